@@ -1,0 +1,560 @@
+//! Transactions: the signed unit an application submits.
+//!
+//! A transaction is `{ "body": <text>, "signature": <hex> }` where `body` is the RFC 8785 (JCS)
+//! canonical JSON of a [`TxBody`]. The signature is ed25519 over the *signing preimage*
+//!
+//! ```text
+//! preimage = "auditchain:tx:v1" ‖ 0x00 ‖ genesis_hash (32 bytes) ‖ UTF-8 bytes of body
+//! ```
+//!
+//! and the transaction id is SHA-256(preimage), so it does not depend on the signature bytes.
+//! Decoding re-canonicalises the body and rejects it unless the bytes are identical, so every
+//! transaction has exactly one body text and one id. Integers (nonce, timestamps, sizes, and any
+//! integer inside `data`) must lie within ±(2^53 − 1), the I-JSON range JCS requires.
+//! Specified byte for byte, with test vectors, in docs/signing.md.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::bytes::{Hash, PublicKey, Signature, sha256, sha256_parts};
+use crate::keys::{SecretKey, SignatureError, verify};
+
+/// Domain tag that starts every transaction signing preimage (followed by one 0x00 byte).
+pub const TX_DOMAIN: &[u8] = b"auditchain:tx:v1\x00";
+
+/// Largest integer allowed anywhere in a body: 2^53 − 1 (I-JSON, RFC 7493 §2.2).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Longest `event_type`, in bytes.
+pub const MAX_EVENT_TYPE_BYTES: usize = 64;
+/// Longest `entity_id`, in bytes.
+pub const MAX_ENTITY_ID_BYTES: usize = 256;
+/// Longest evidence `uri`, in bytes.
+pub const MAX_URI_BYTES: usize = 2048;
+
+/// Why a transaction is malformed. Signature and chain-state problems are reported elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The body is not valid JSON for a [`TxBody`] (syntax, missing or unknown field, unknown
+    /// payload `type`, wrong type). `path` names the field.
+    #[error("body: {path}: {reason}")]
+    BodyJson {
+        /// JSON path of the offending field (`.` for the whole body).
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The body is valid but not in RFC 8785 canonical form.
+    #[error(
+        "body is not RFC 8785 (JCS) canonical JSON: first difference at byte {offset}; expected {expected}"
+    )]
+    NonCanonical {
+        /// Byte offset of the first difference.
+        offset: usize,
+        /// The canonical text.
+        expected: String,
+    },
+    /// A field has an invalid value.
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// Field path, e.g. `payload.event_type`.
+        field: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// `data` is present but its canonical SHA-256 is not `data_hash`.
+    #[error("payload.data_hash: SHA-256 of canonical data is {computed}, body says {claimed}")]
+    DataHashMismatch {
+        /// SHA-256 of the canonical data.
+        computed: Hash,
+        /// The `data_hash` in the body.
+        claimed: Hash,
+    },
+    /// The signature does not verify over the preimage.
+    #[error("signature: {0}")]
+    Signature(#[from] SignatureError),
+}
+
+/// What a transaction does. Serialised with a `type` tag in snake_case. New kinds are added as
+/// new variants (older ones never change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Payload {
+    /// Records one audit event: `signer` did `event_type` to `entity_id`.
+    RecordEvent {
+        /// Event type, 1–64 bytes of `[A-Za-z0-9_.:-]`.
+        event_type: String,
+        /// The entity acted on (host, service, record id), 1–256 bytes, no control characters.
+        entity_id: String,
+        /// The event data, if kept on chain; omitted in hash-only mode (e.g. PHI stays off-chain).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Value>,
+        /// SHA-256 of the JCS canonical text of `data`; checked against `data` when present.
+        data_hash: Hash,
+    },
+    /// Anchors the hash of an evidence file kept elsewhere.
+    AnchorEvidence {
+        /// The entity the evidence belongs to (same rules as `RecordEvent::entity_id`).
+        entity_id: String,
+        /// SHA-256 of the file's bytes.
+        sha256: Hash,
+        /// The file's size in bytes.
+        size_bytes: u64,
+        /// Where the file is kept (≤ 2048 bytes), if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uri: Option<String>,
+    },
+}
+
+impl Payload {
+    /// The entity the payload concerns.
+    pub fn entity_id(&self) -> &str {
+        match self {
+            Payload::RecordEvent { entity_id, .. } | Payload::AnchorEvidence { entity_id, .. } => {
+                entity_id
+            }
+        }
+    }
+
+    /// The event type used for indexing: the `event_type` of a record, `evidence_anchored` for
+    /// an evidence anchor.
+    pub fn event_type(&self) -> &str {
+        match self {
+            Payload::RecordEvent { event_type, .. } => event_type,
+            Payload::AnchorEvidence { .. } => "evidence_anchored",
+        }
+    }
+
+    /// Size in bytes of the canonical `data` text (0 if absent). Errors: [`TxError`] if `data`
+    /// cannot be canonicalised.
+    pub fn data_bytes(&self) -> Result<usize, TxError> {
+        match self {
+            Payload::RecordEvent { data: Some(d), .. } => Ok(canonical_json(d)?.len()),
+            _ => Ok(0),
+        }
+    }
+}
+
+/// The signed part of a transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxBody {
+    /// The signer's public key; must hold the writer role.
+    pub signer: PublicKey,
+    /// Per-signer sequence number: the first transaction of a signer has nonce 0, then +1 each.
+    pub nonce: u64,
+    /// The signer's clock when signing, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// What the transaction does.
+    pub payload: Payload,
+}
+
+/// RFC 8785 canonical JSON of `v`. Errors: [`TxError::InvalidField`] if it cannot be serialised.
+pub fn canonical_json<T: Serialize + ?Sized>(v: &T) -> Result<String, TxError> {
+    serde_jcs::to_string(v).map_err(|e| TxError::InvalidField {
+        field: "body".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// SHA-256 of the canonical JSON text of `data`: the `data_hash` of a record.
+pub fn data_hash(data: &Value) -> Result<Hash, TxError> {
+    Ok(sha256(canonical_json(data)?.as_bytes()))
+}
+
+fn check_safe_ints(v: &Value, path: &str) -> Result<(), TxError> {
+    match v {
+        Value::Number(n) => {
+            let ok = if let Some(u) = n.as_u64() {
+                u <= MAX_SAFE_INTEGER
+            } else if let Some(i) = n.as_i64() {
+                i.unsigned_abs() <= MAX_SAFE_INTEGER
+            } else {
+                n.as_f64().is_some_and(f64::is_finite)
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(TxError::InvalidField {
+                    field: path.into(),
+                    reason: "number outside the I-JSON range ±(2^53−1)".into(),
+                })
+            }
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| check_safe_ints(x, &format!("{path}[{i}]"))),
+        Value::Object(o) => o
+            .iter()
+            .try_for_each(|(k, x)| check_safe_ints(x, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> TxError {
+    TxError::InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn check_entity(field: &str, e: &str) -> Result<(), TxError> {
+    if e.is_empty() || e.len() > MAX_ENTITY_ID_BYTES {
+        return Err(invalid(
+            field,
+            format!("must be 1–{MAX_ENTITY_ID_BYTES} bytes, got {}", e.len()),
+        ));
+    }
+    if e.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_int(field: &str, v: u64) -> Result<(), TxError> {
+    if v > MAX_SAFE_INTEGER {
+        return Err(invalid(field, "must be at most 2^53−1 (I-JSON)"));
+    }
+    Ok(())
+}
+
+impl TxBody {
+    /// Checks every rule that needs no chain state: integer ranges, string rules, and that
+    /// `data` (when present) hashes to `data_hash`. Errors: [`TxError`] naming the field.
+    pub fn validate(&self) -> Result<(), TxError> {
+        check_int("nonce", self.nonce)?;
+        check_int("timestamp_ms", self.timestamp_ms)?;
+        match &self.payload {
+            Payload::RecordEvent {
+                event_type,
+                entity_id,
+                data,
+                data_hash: claimed,
+            } => {
+                if event_type.is_empty()
+                    || event_type.len() > MAX_EVENT_TYPE_BYTES
+                    || !event_type
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+                {
+                    return Err(invalid(
+                        "payload.event_type",
+                        format!("must be 1–{MAX_EVENT_TYPE_BYTES} characters of [A-Za-z0-9_.:-]"),
+                    ));
+                }
+                check_entity("payload.entity_id", entity_id)?;
+                if let Some(d) = data {
+                    check_safe_ints(d, "payload.data")?;
+                    let computed = data_hash(d)?;
+                    if computed != *claimed {
+                        return Err(TxError::DataHashMismatch {
+                            computed,
+                            claimed: *claimed,
+                        });
+                    }
+                }
+            }
+            Payload::AnchorEvidence {
+                entity_id,
+                size_bytes,
+                uri,
+                ..
+            } => {
+                check_entity("payload.entity_id", entity_id)?;
+                check_int("payload.size_bytes", *size_bytes)?;
+                if let Some(u) = uri {
+                    if u.is_empty() || u.len() > MAX_URI_BYTES || u.chars().any(char::is_control) {
+                        return Err(invalid(
+                            "payload.uri",
+                            format!("must be 1–{MAX_URI_BYTES} bytes with no control characters"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a body text, checks it is canonical and valid. Errors: [`TxError`].
+    pub fn parse_canonical(text: &str) -> Result<TxBody, TxError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let body: TxBody = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            TxError::BodyJson {
+                path,
+                reason: e.into_inner().to_string(),
+            }
+        })?;
+        body.validate()?;
+        let canon = canonical_json(&body)?;
+        if canon != text {
+            let offset = canon
+                .bytes()
+                .zip(text.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(canon.len().min(text.len()));
+            return Err(TxError::NonCanonical {
+                offset,
+                expected: canon,
+            });
+        }
+        Ok(body)
+    }
+}
+
+/// The signing preimage: [`TX_DOMAIN`] ‖ genesis hash ‖ body text.
+pub fn signing_preimage(chain_id: &Hash, body_text: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(TX_DOMAIN.len() + 32 + body_text.len());
+    v.extend_from_slice(TX_DOMAIN);
+    v.extend_from_slice(&chain_id.0);
+    v.extend_from_slice(body_text.as_bytes());
+    v
+}
+
+/// A signed transaction whose body is known to be canonical and valid. The signature is *not*
+/// checked on construction (it is checked in batches by whoever admits the transaction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "WireTx", into = "WireTx")]
+pub struct Transaction {
+    body: TxBody,
+    body_text: String,
+    signature: Signature,
+}
+
+/// The wire form of a [`Transaction`]: the canonical body text and the signature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireTx {
+    /// JCS canonical JSON of the [`TxBody`].
+    pub body: String,
+    /// ed25519 signature over the signing preimage, 128 hex characters in JSON.
+    pub signature: Signature,
+}
+
+impl TryFrom<WireTx> for Transaction {
+    type Error = TxError;
+    fn try_from(w: WireTx) -> Result<Self, TxError> {
+        let body = TxBody::parse_canonical(&w.body)?;
+        Ok(Transaction {
+            body,
+            body_text: w.body,
+            signature: w.signature,
+        })
+    }
+}
+
+impl From<Transaction> for WireTx {
+    fn from(t: Transaction) -> Self {
+        WireTx {
+            body: t.body_text,
+            signature: t.signature,
+        }
+    }
+}
+
+impl Transaction {
+    /// Validates `body`, canonicalises it and signs it for chain `chain_id`. Errors: [`TxError`].
+    pub fn sign(body: TxBody, chain_id: &Hash, key: &SecretKey) -> Result<Self, TxError> {
+        body.validate()?;
+        let body_text = canonical_json(&body)?;
+        let signature = key.sign(&signing_preimage(chain_id, &body_text));
+        Ok(Transaction {
+            body,
+            body_text,
+            signature,
+        })
+    }
+
+    /// The parsed body.
+    pub fn body(&self) -> &TxBody {
+        &self.body
+    }
+
+    /// The canonical body text (what was signed, after the domain tag and chain id).
+    pub fn body_text(&self) -> &str {
+        &self.body_text
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &PublicKey {
+        &self.body.signer
+    }
+
+    /// Encoded size in bytes as counted against `max_tx_bytes`: body text plus 64 signature bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.body_text.len() + Signature::LEN
+    }
+
+    /// The signing preimage for chain `chain_id`.
+    pub fn preimage(&self, chain_id: &Hash) -> Vec<u8> {
+        signing_preimage(chain_id, &self.body_text)
+    }
+
+    /// The transaction id: SHA-256(preimage). Independent of the signature bytes.
+    pub fn id(&self, chain_id: &Hash) -> Hash {
+        sha256_parts(&[TX_DOMAIN, &chain_id.0, self.body_text.as_bytes()])
+    }
+
+    /// Verifies the signature (ZIP-215). Errors: [`TxError::Signature`].
+    pub fn verify(&self, chain_id: &Hash) -> Result<(), TxError> {
+        Ok(verify(
+            &self.body.signer,
+            &self.preimage(chain_id),
+            &self.signature,
+        )?)
+    }
+
+    /// Replaces the signature (tests and tooling only; the result may not verify).
+    pub fn with_signature(mut self, signature: Signature) -> Self {
+        self.signature = signature;
+        self
+    }
+}
+
+/// Verifies many transactions' signatures in one batch (see [`crate::keys::verify_batch`]),
+/// returning one result per transaction in order.
+pub fn verify_transactions(chain_id: &Hash, txs: &[&Transaction]) -> Vec<Result<(), TxError>> {
+    let items: Vec<_> = txs
+        .iter()
+        .map(|t| (t.body.signer, t.preimage(chain_id), t.signature))
+        .collect();
+    crate::keys::verify_batch(&items)
+        .into_iter()
+        .map(|r| r.map_err(TxError::from))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(data: Option<Value>) -> TxBody {
+        let dh = data
+            .as_ref()
+            .map(|d| data_hash(d).unwrap())
+            .unwrap_or(Hash([0xab; 32]));
+        TxBody {
+            signer: SecretKey::from_seed(&[1; 32]).public_key(),
+            nonce: 0,
+            timestamp_ms: 1_700_000_000_000,
+            payload: Payload::RecordEvent {
+                event_type: "ssh_auth_failure".into(),
+                entity_id: "LabSZ".into(),
+                data,
+                data_hash: dh,
+            },
+        }
+    }
+
+    #[test]
+    fn canonical_body_has_sorted_keys_and_omits_absent_data() {
+        let b = record(Some(json!({"user":"root","ip":"1.2.3.4","port":22})));
+        let t = canonical_json(&b).unwrap();
+        assert!(t.starts_with(r#"{"nonce":0,"payload":{"data":{"ip":"1.2.3.4","port":22,"user":"root"},"data_hash":""#), "{t}");
+        let h = canonical_json(&record(None)).unwrap();
+        assert!(!h.contains("\"data\""));
+        assert_eq!(TxBody::parse_canonical(&t).unwrap(), b);
+    }
+
+    #[test]
+    fn non_canonical_bodies_are_rejected_with_offset() {
+        let b = record(None);
+        let t = canonical_json(&b).unwrap();
+        let spaced = t.replacen(':', ": ", 1);
+        match TxBody::parse_canonical(&spaced) {
+            Err(TxError::NonCanonical { offset, expected }) => {
+                assert_eq!(expected, t);
+                assert_eq!(offset, t.find(':').unwrap() + 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // explicit null for an absent field is not canonical either
+        let nulled = t.replacen("\"data_hash\"", "\"data\":null,\"data_hash\"", 1);
+        assert!(matches!(
+            TxBody::parse_canonical(&nulled),
+            Err(TxError::NonCanonical { .. })
+        ));
+        // 1.0 is written 1 in JCS
+        let d = record(Some(json!({"x": 1.5})));
+        let dt = canonical_json(&d).unwrap().replace("1.5", "1.50");
+        assert!(TxBody::parse_canonical(&dt).is_err());
+    }
+
+    #[test]
+    fn malformed_unknown_kind_and_unknown_field_name_the_problem() {
+        let e = TxBody::parse_canonical("{\"nonce\":").unwrap_err();
+        assert!(matches!(e, TxError::BodyJson { .. }), "{e}");
+        let t = canonical_json(&record(None))
+            .unwrap()
+            .replace("record_event", "mint_gold");
+        let e = TxBody::parse_canonical(&t).unwrap_err().to_string();
+        assert!(e.contains("unknown variant `mint_gold`"), "{e}");
+        let t = canonical_json(&record(None)).unwrap().replacen(
+            "{\"nonce\"",
+            "{\"extra\":1,\"nonce\"",
+            1,
+        );
+        let e = TxBody::parse_canonical(&t).unwrap_err().to_string();
+        assert!(e.contains("unknown field `extra`"), "{e}");
+    }
+
+    #[test]
+    fn field_rules() {
+        let mut b = record(Some(json!({"n": 9007199254740992u64})));
+        if let Payload::RecordEvent { data_hash: dh, .. } = &mut b.payload {
+            *dh = data_hash(&json!({"n": 9007199254740992u64})).unwrap();
+        }
+        assert!(
+            matches!(b.validate(), Err(TxError::InvalidField { field, .. }) if field == "payload.data.n")
+        );
+        let mut b = record(Some(json!({"a": 1})));
+        if let Payload::RecordEvent { data_hash, .. } = &mut b.payload {
+            data_hash.0[0] ^= 1;
+        }
+        assert!(matches!(
+            b.validate(),
+            Err(TxError::DataHashMismatch { .. })
+        ));
+        let mut b = record(None);
+        if let Payload::RecordEvent { event_type, .. } = &mut b.payload {
+            *event_type = "bad type".into();
+        }
+        assert!(
+            matches!(b.validate(), Err(TxError::InvalidField { field, .. }) if field == "payload.event_type")
+        );
+        let mut b = record(None);
+        b.nonce = MAX_SAFE_INTEGER + 1;
+        assert!(
+            matches!(b.validate(), Err(TxError::InvalidField { field, .. }) if field == "nonce")
+        );
+    }
+
+    #[test]
+    fn id_ignores_signature_and_wire_round_trips() {
+        let chain = Hash([5; 32]);
+        let sk = SecretKey::from_seed(&[1; 32]);
+        let tx = Transaction::sign(record(Some(json!({"k":"v"}))), &chain, &sk).unwrap();
+        assert!(tx.verify(&chain).is_ok());
+        assert!(tx.verify(&Hash([6; 32])).is_err());
+        let forged = tx.clone().with_signature(Signature([0; 64]));
+        assert_eq!(forged.id(&chain), tx.id(&chain));
+        assert!(forged.verify(&chain).is_err());
+        assert_eq!(tx.id(&chain), crate::bytes::sha256(&tx.preimage(&chain)));
+        let j = serde_json::to_string(&tx).unwrap();
+        assert_eq!(serde_json::from_str::<Transaction>(&j).unwrap(), tx);
+        let b = crate::codec::encode(&tx).unwrap();
+        assert_eq!(crate::codec::decode::<Transaction>(&b).unwrap(), tx);
+        let res = verify_transactions(&chain, &[&tx, &forged, &tx]);
+        assert_eq!(
+            res.iter().map(|r| r.is_ok()).collect::<Vec<_>>(),
+            vec![true, false, true]
+        );
+    }
+}
