@@ -96,8 +96,14 @@ impl Receipt {
                 found: self.chain_id,
             });
         }
-        self.tx.verify(chain_id)?;
-        let computed = self.tx.id(chain_id);
+        if self.tx.chain_id() != chain_id {
+            return Err(ReceiptError::WrongChain {
+                expected: *chain_id,
+                found: *self.tx.chain_id(),
+            });
+        }
+        self.tx.verify()?;
+        let computed = self.tx.id();
         if computed != self.tx_id {
             return Err(ReceiptError::TxIdMismatch {
                 computed,

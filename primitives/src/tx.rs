@@ -4,10 +4,11 @@
 //! canonical JSON of a [`TxBody`]. The signature is ed25519 over the *signing preimage*
 //!
 //! ```text
-//! preimage = "auditchain:tx:v1" ‖ 0x00 ‖ genesis_hash (32 bytes) ‖ UTF-8 bytes of body
+//! preimage = "auditchain:tx:v1" ‖ 0x00 ‖ chain_id (32 bytes) ‖ UTF-8 bytes of body
 //! ```
 //!
-//! and the transaction id is SHA-256(preimage), so it does not depend on the signature bytes.
+//! where `chain_id` is the genesis hash, also carried in the body so that a transaction for
+//! another chain is reported as such. The transaction id is SHA-256(preimage), so it does not depend on the signature bytes.
 //! Decoding re-canonicalises the body and rejects it unless the bytes are identical, so every
 //! transaction has exactly one body text and one id. Integers (nonce, timestamps, sizes, and any
 //! integer inside `data`) must lie within ±(2^53 − 1), the I-JSON range JCS requires.
@@ -139,6 +140,8 @@ impl Payload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TxBody {
+    /// The chain this transaction is for: its genesis hash. Also part of the preimage prefix.
+    pub chain_id: Hash,
     /// The signer's public key; must hold the writer role.
     pub signer: PublicKey,
     /// Per-signer sequence number: the first transaction of a signer has nonce 0, then +1 each.
@@ -354,11 +357,12 @@ impl From<Transaction> for WireTx {
 }
 
 impl Transaction {
-    /// Validates `body`, canonicalises it and signs it for chain `chain_id`. Errors: [`TxError`].
-    pub fn sign(body: TxBody, chain_id: &Hash, key: &SecretKey) -> Result<Self, TxError> {
+    /// Validates `body`, canonicalises it and signs it for chain `body.chain_id`.
+    /// Errors: [`TxError`].
+    pub fn sign(body: TxBody, key: &SecretKey) -> Result<Self, TxError> {
         body.validate()?;
         let body_text = canonical_json(&body)?;
-        let signature = key.sign(&signing_preimage(chain_id, &body_text));
+        let signature = key.sign(&signing_preimage(&body.chain_id, &body_text));
         Ok(Transaction {
             body,
             body_text,
@@ -391,21 +395,26 @@ impl Transaction {
         self.body_text.len() + Signature::LEN
     }
 
-    /// The signing preimage for chain `chain_id`.
-    pub fn preimage(&self, chain_id: &Hash) -> Vec<u8> {
-        signing_preimage(chain_id, &self.body_text)
+    /// The chain the transaction is for.
+    pub fn chain_id(&self) -> &Hash {
+        &self.body.chain_id
+    }
+
+    /// The signing preimage: [`TX_DOMAIN`] ‖ `chain_id` ‖ body text.
+    pub fn preimage(&self) -> Vec<u8> {
+        signing_preimage(&self.body.chain_id, &self.body_text)
     }
 
     /// The transaction id: SHA-256(preimage). Independent of the signature bytes.
-    pub fn id(&self, chain_id: &Hash) -> Hash {
-        sha256_parts(&[TX_DOMAIN, &chain_id.0, self.body_text.as_bytes()])
+    pub fn id(&self) -> Hash {
+        sha256_parts(&[TX_DOMAIN, &self.body.chain_id.0, self.body_text.as_bytes()])
     }
 
     /// Verifies the signature (ZIP-215). Errors: [`TxError::Signature`].
-    pub fn verify(&self, chain_id: &Hash) -> Result<(), TxError> {
+    pub fn verify(&self) -> Result<(), TxError> {
         Ok(verify(
             &self.body.signer,
-            &self.preimage(chain_id),
+            &self.preimage(),
             &self.signature,
         )?)
     }
@@ -419,10 +428,10 @@ impl Transaction {
 
 /// Verifies many transactions' signatures in one batch (see [`crate::keys::verify_batch`]),
 /// returning one result per transaction in order.
-pub fn verify_transactions(chain_id: &Hash, txs: &[&Transaction]) -> Vec<Result<(), TxError>> {
+pub fn verify_transactions(txs: &[&Transaction]) -> Vec<Result<(), TxError>> {
     let items: Vec<_> = txs
         .iter()
-        .map(|t| (t.body.signer, t.preimage(chain_id), t.signature))
+        .map(|t| (t.body.signer, t.preimage(), t.signature))
         .collect();
     crate::keys::verify_batch(&items)
         .into_iter()
@@ -441,6 +450,7 @@ mod tests {
             .map(|d| data_hash(d).unwrap())
             .unwrap_or(Hash([0xab; 32]));
         TxBody {
+            chain_id: Hash([5; 32]),
             signer: SecretKey::from_seed(&[1; 32]).public_key(),
             nonce: 0,
             timestamp_ms: 1_700_000_000_000,
@@ -457,7 +467,8 @@ mod tests {
     fn canonical_body_has_sorted_keys_and_omits_absent_data() {
         let b = record(Some(json!({"user":"root","ip":"1.2.3.4","port":22})));
         let t = canonical_json(&b).unwrap();
-        assert!(t.starts_with(r#"{"nonce":0,"payload":{"data":{"ip":"1.2.3.4","port":22,"user":"root"},"data_hash":""#), "{t}");
+        assert!(t.starts_with(r#"{"chain_id":"0505"#), "{t}");
+        assert!(t.contains(r#","nonce":0,"payload":{"data":{"ip":"1.2.3.4","port":22,"user":"root"},"data_hash":""#), "{t}");
         let h = canonical_json(&record(None)).unwrap();
         assert!(!h.contains("\"data\""));
         assert_eq!(TxBody::parse_canonical(&t).unwrap(), b);
@@ -497,12 +508,12 @@ mod tests {
         let e = TxBody::parse_canonical(&t).unwrap_err().to_string();
         assert!(e.contains("unknown variant `mint_gold`"), "{e}");
         let t = canonical_json(&record(None)).unwrap().replacen(
-            "{\"nonce\"",
-            "{\"extra\":1,\"nonce\"",
+            "{\"chain_id\"",
+            "{\"a_extra\":1,\"chain_id\"",
             1,
         );
         let e = TxBody::parse_canonical(&t).unwrap_err().to_string();
-        assert!(e.contains("unknown field `extra`"), "{e}");
+        assert!(e.contains("unknown field `a_extra`"), "{e}");
     }
 
     #[test]
@@ -538,20 +549,21 @@ mod tests {
 
     #[test]
     fn id_ignores_signature_and_wire_round_trips() {
-        let chain = Hash([5; 32]);
         let sk = SecretKey::from_seed(&[1; 32]);
-        let tx = Transaction::sign(record(Some(json!({"k":"v"}))), &chain, &sk).unwrap();
-        assert!(tx.verify(&chain).is_ok());
-        assert!(tx.verify(&Hash([6; 32])).is_err());
+        let tx = Transaction::sign(record(Some(json!({"k":"v"}))), &sk).unwrap();
+        assert!(tx.verify().is_ok());
+        // signed over another chain's preimage: rejected here
+        let elsewhere = sk.sign(&signing_preimage(&Hash([6; 32]), tx.body_text()));
+        assert!(tx.clone().with_signature(elsewhere).verify().is_err());
         let forged = tx.clone().with_signature(Signature([0; 64]));
-        assert_eq!(forged.id(&chain), tx.id(&chain));
-        assert!(forged.verify(&chain).is_err());
-        assert_eq!(tx.id(&chain), crate::bytes::sha256(&tx.preimage(&chain)));
+        assert_eq!(forged.id(), tx.id());
+        assert!(forged.verify().is_err());
+        assert_eq!(tx.id(), crate::bytes::sha256(&tx.preimage()));
         let j = serde_json::to_string(&tx).unwrap();
         assert_eq!(serde_json::from_str::<Transaction>(&j).unwrap(), tx);
         let b = crate::codec::encode(&tx).unwrap();
         assert_eq!(crate::codec::decode::<Transaction>(&b).unwrap(), tx);
-        let res = verify_transactions(&chain, &[&tx, &forged, &tx]);
+        let res = verify_transactions(&[&tx, &forged, &tx]);
         assert_eq!(
             res.iter().map(|r| r.is_ok()).collect::<Vec<_>>(),
             vec![true, false, true]
