@@ -1,0 +1,95 @@
+//! Key layout of the single ordered keyspace. Integers are big-endian so that byte order is
+//! numeric order; each table has a one-byte prefix:
+//!
+//! | prefix | key                                   | value                      |
+//! |--------|---------------------------------------|----------------------------|
+//! | `M`    | name                                  | metadata (chain id, head)  |
+//! | `H`    | height u64                            | [`crate::SealedHeader`]    |
+//! | `B`    | block hash                            | height u64                 |
+//! | `X`    | seq u64                               | [`crate::StoredTx`]        |
+//! | `I`    | tx id                                 | seq u64                    |
+//! | `E`    | u16 len ‖ entity ‖ seq u64            | empty                      |
+//! | `S`    | signer ‖ seq u64                      | empty                      |
+//! | `T`    | u8 len ‖ event type ‖ seq u64         | empty                      |
+//! | `V`    | evidence sha256 ‖ seq u64             | empty                      |
+//! | `N`    | signer                                | next nonce u64             |
+//! | `R`    | level u8 ‖ index u64                  | history node hash          |
+//! | `C`    | event type                            | count u64                  |
+
+use auditchain_primitives::{Hash, PublicKey};
+
+use crate::IndexKey;
+
+/// Metadata key: the chain id.
+pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
+/// Metadata key: the genesis document.
+pub const META_GENESIS: &[u8] = b"Mgenesis";
+/// Metadata key: the head height.
+pub const META_HEAD: &[u8] = b"Mhead";
+
+fn with(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// `H` key of a height.
+pub fn header(height: u64) -> Vec<u8> {
+    with(b'H', &[&height.to_be_bytes()])
+}
+
+/// `B` key of a block hash.
+pub fn block_hash(hash: &Hash) -> Vec<u8> {
+    with(b'B', &[&hash.0])
+}
+
+/// `X` key of a sequence number.
+pub fn tx(seq: u64) -> Vec<u8> {
+    with(b'X', &[&seq.to_be_bytes()])
+}
+
+/// `I` key of a tx id.
+pub fn tx_id(id: &Hash) -> Vec<u8> {
+    with(b'I', &[&id.0])
+}
+
+/// `N` key of a signer.
+pub fn nonce(signer: &PublicKey) -> Vec<u8> {
+    with(b'N', &[&signer.0])
+}
+
+/// `R` key of a history node.
+pub fn history_node(level: u32, index: u64) -> Vec<u8> {
+    with(b'R', &[&[level as u8], &index.to_be_bytes()])
+}
+
+/// `C` key of an event type counter.
+pub fn type_count(event_type: &str) -> Vec<u8> {
+    with(b'C', &[event_type.as_bytes()])
+}
+
+/// The prefix of an index (everything before the seq).
+pub fn index_prefix(index: &IndexKey) -> Vec<u8> {
+    match index {
+        IndexKey::Entity(e) => {
+            let len = u16::try_from(e.len()).unwrap_or(u16::MAX);
+            with(b'E', &[&len.to_be_bytes(), e.as_bytes()])
+        }
+        IndexKey::Signer(s) => with(b'S', &[&s.0]),
+        IndexKey::EventType(t) => {
+            let len = u8::try_from(t.len()).unwrap_or(u8::MAX);
+            with(b'T', &[&[len], t.as_bytes()])
+        }
+        IndexKey::Evidence(h) => with(b'V', &[&h.0]),
+    }
+}
+
+/// An index entry key.
+pub fn index_entry(index: &IndexKey, seq: u64) -> Vec<u8> {
+    let mut k = index_prefix(index);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}

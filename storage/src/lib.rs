@@ -1,0 +1,161 @@
+//! Chain storage: the [`ChainStore`] trait and its one implementation, [`Store`], over a
+//! key-value backend ([`Kv`]): sled 0.34.7 ([`SledKv`]) on disk, or a `BTreeMap` ([`MemKv`]) in
+//! tests. `sled` is named nowhere else in the workspace.
+//!
+//! Invariants:
+//! - one writer (the node's chain actor) calls [`ChainStore::commit_block`]; everyone reads;
+//! - a block and all its index entries are written in **one atomic batch**, then flushed to disk
+//!   before `commit_block` returns, so nothing acknowledged is lost in a crash;
+//! - every table lives in one ordered keyspace under a one-byte prefix (see [`keys`]); main tables
+//!   are keyed by height or sequence number, hashes map to positions in separate indexes;
+//! - the store belongs to one chain: [`ChainStore::init`] refuses a data dir of another chain.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod keys;
+mod kv;
+mod store;
+
+pub use kv::{Kv, MemKv, SledKv};
+pub use store::Store;
+
+use std::collections::BTreeMap;
+
+use auditchain_primitives::codec::CodecError;
+use auditchain_primitives::merkle::NewNode;
+use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, Transaction};
+use serde::{Deserialize, Serialize};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The backend (sled, file system) failed.
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A stored value does not decode or contradicts another.
+    #[error("corrupt store: {what}")]
+    Corrupt {
+        /// What is wrong, naming the key or height.
+        what: String,
+    },
+    /// The data dir belongs to another chain.
+    #[error("data dir belongs to chain {found}, but the genesis is for chain {expected}")]
+    WrongChain {
+        /// Genesis hash of the configured genesis.
+        expected: Hash,
+        /// Genesis hash stored in the data dir.
+        found: Hash,
+    },
+    /// A commit does not extend the head.
+    #[error("block {height} does not extend head {head}")]
+    NotNext {
+        /// Height of the block offered.
+        height: u64,
+        /// Current head height.
+        head: u64,
+    },
+    /// Encoding a value failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// A header with its seal, as stored per height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedHeader {
+    /// The header.
+    pub header: Header,
+    /// The proposer's seal.
+    pub seal: Signature,
+}
+
+/// A committed transaction with its position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTx {
+    /// Height of the including block.
+    pub height: u64,
+    /// Index within the block.
+    pub index: u32,
+    /// The transaction.
+    pub tx: Transaction,
+}
+
+/// A secondary index over committed transactions, scanned in sequence (chain) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexKey {
+    /// Transactions about an entity.
+    Entity(String),
+    /// Transactions by a signer.
+    Signer(PublicKey),
+    /// Transactions of an event type (see `Payload::event_type`).
+    EventType(String),
+    /// Evidence anchors of a file hash.
+    Evidence(Hash),
+}
+
+/// Everything [`ChainStore::commit_block`] writes for one block.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockCommit<'a> {
+    /// The block (header, seal, transactions).
+    pub block: &'a Block,
+    /// Its hash.
+    pub hash: Hash,
+    /// Ids of its transactions, in block order.
+    pub tx_ids: &'a [Hash],
+    /// History-tree nodes completed by appending the tx ids.
+    pub history_nodes: &'a [NewNode],
+}
+
+/// Storage for one chain. All methods are safe to call from many threads.
+pub trait ChainStore: Send + Sync {
+    /// Binds an empty store to a chain by writing its genesis block and document, or checks that
+    /// a used store belongs to that chain. Errors: [`StorageError::WrongChain`], backend errors.
+    fn init(&self, genesis: &Block, genesis_json: &str) -> Result<(), StorageError>;
+
+    /// The chain id (genesis hash) the store is bound to, if any.
+    fn chain_id(&self) -> Result<Option<Hash>, StorageError>;
+
+    /// The genesis document stored by [`ChainStore::init`].
+    fn genesis_json(&self) -> Result<Option<String>, StorageError>;
+
+    /// Height of the head block, if initialised.
+    fn head_height(&self) -> Result<Option<u64>, StorageError>;
+
+    /// Header and seal at `height` of the canonical chain.
+    fn header(&self, height: u64) -> Result<Option<SealedHeader>, StorageError>;
+
+    /// Whole block at `height`.
+    fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
+
+    /// Height of the canonical block with this hash.
+    fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StorageError>;
+
+    /// Global sequence number (history-tree leaf index) of a committed transaction.
+    fn tx_seq(&self, id: &Hash) -> Result<Option<u64>, StorageError>;
+
+    /// The committed transaction with sequence number `seq`.
+    fn tx_at(&self, seq: u64) -> Result<Option<StoredTx>, StorageError>;
+
+    /// The next nonce expected from `signer` (0 if it never committed a transaction).
+    fn next_nonce(&self, signer: &PublicKey) -> Result<u64, StorageError>;
+
+    /// The history-tree node of `2^level` leaves at `index` (RFC 6962 perfect subtree).
+    fn history_node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
+
+    /// Sequence numbers in `[from_seq, to_seq)` present in `index`, ascending, at most `limit`.
+    fn scan(
+        &self,
+        index: &IndexKey,
+        from_seq: u64,
+        to_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StorageError>;
+
+    /// Committed transaction count per event type.
+    fn event_type_counts(&self) -> Result<BTreeMap<String, u64>, StorageError>;
+
+    /// Atomically commits the next block and its indexes, then flushes to disk.
+    /// Errors: [`StorageError::NotNext`] if the block's height is not head + 1.
+    fn commit_block(&self, commit: BlockCommit<'_>) -> Result<(), StorageError>;
+}

@@ -1,0 +1,302 @@
+//! [`Store`]: the [`ChainStore`] implementation over any [`Kv`] backend.
+
+use std::collections::BTreeMap;
+
+use auditchain_primitives::codec::{decode, encode};
+use auditchain_primitives::tx::Payload;
+use auditchain_primitives::{Block, Hash, PublicKey};
+
+use crate::kv::{Kv, Write};
+use crate::{BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, keys};
+
+/// The chain store over backend `K`.
+pub struct Store<K: Kv> {
+    kv: K,
+}
+
+fn u64_of(v: &[u8], what: &str) -> Result<u64, StorageError> {
+    let arr: [u8; 8] = v.try_into().map_err(|_| StorageError::Corrupt {
+        what: format!("{what}: expected 8 bytes, found {}", v.len()),
+    })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError) -> StorageError {
+    move |e| StorageError::Corrupt {
+        what: format!("{what}: {e}"),
+    }
+}
+
+impl<K: Kv> Store<K> {
+    /// Wraps a backend.
+    pub fn new(kv: K) -> Self {
+        Self { kv }
+    }
+
+    /// The backend, for maintenance tools and tests that need raw access.
+    pub fn kv(&self) -> &K {
+        &self.kv
+    }
+
+    fn hash_from(&self, key: &[u8], v: Option<Vec<u8>>) -> Result<Option<Hash>, StorageError> {
+        v.map(|b| {
+            Hash::from_slice(&b).map_err(|e| StorageError::Corrupt {
+                what: format!("key {}: {e}", String::from_utf8_lossy(key)),
+            })
+        })
+        .transpose()
+    }
+}
+
+impl<K: Kv> ChainStore for Store<K> {
+    fn init(&self, genesis: &Block, genesis_json: &str) -> Result<(), StorageError> {
+        let chain_id = genesis.hash();
+        if let Some(found) = self.chain_id()? {
+            if found != chain_id {
+                return Err(StorageError::WrongChain {
+                    expected: chain_id,
+                    found,
+                });
+            }
+            return Ok(());
+        }
+        let sealed = SealedHeader {
+            header: genesis.header.clone(),
+            seal: genesis.seal,
+        };
+        let writes: Vec<Write> = vec![
+            (keys::header(0), Some(encode(&sealed)?)),
+            (
+                keys::block_hash(&chain_id),
+                Some(0u64.to_be_bytes().to_vec()),
+            ),
+            (
+                keys::META_GENESIS.to_vec(),
+                Some(genesis_json.as_bytes().to_vec()),
+            ),
+            (keys::META_HEAD.to_vec(), Some(0u64.to_be_bytes().to_vec())),
+            (keys::META_CHAIN_ID.to_vec(), Some(chain_id.0.to_vec())),
+        ];
+        self.kv.apply(writes)?;
+        self.kv.flush()
+    }
+
+    fn chain_id(&self) -> Result<Option<Hash>, StorageError> {
+        let v = self.kv.get(keys::META_CHAIN_ID)?;
+        self.hash_from(keys::META_CHAIN_ID, v)
+    }
+
+    fn genesis_json(&self) -> Result<Option<String>, StorageError> {
+        self.kv
+            .get(keys::META_GENESIS)?
+            .map(|b| {
+                String::from_utf8(b).map_err(|e| StorageError::Corrupt {
+                    what: format!("genesis document: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    fn head_height(&self) -> Result<Option<u64>, StorageError> {
+        self.kv
+            .get(keys::META_HEAD)?
+            .map(|v| u64_of(&v, "head height"))
+            .transpose()
+    }
+
+    fn header(&self, height: u64) -> Result<Option<SealedHeader>, StorageError> {
+        self.kv
+            .get(&keys::header(height))?
+            .map(|v| decode(&v).map_err(corrupt(format!("header at height {height}"))))
+            .transpose()
+    }
+
+    fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        let Some(sh) = self.header(height)? else {
+            return Ok(None);
+        };
+        let n = u64::from(sh.header.tx_count);
+        let first = sh
+            .header
+            .history_size
+            .checked_sub(n)
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("header at height {height}: tx_count exceeds history_size"),
+            })?;
+        let rows = self.kv.scan(
+            &keys::tx(first),
+            &keys::tx(sh.header.history_size),
+            n as usize,
+        )?;
+        if rows.len() as u64 != n {
+            return Err(StorageError::Corrupt {
+                what: format!(
+                    "block at height {height}: {} of {n} transactions present",
+                    rows.len()
+                ),
+            });
+        }
+        let mut txs = Vec::with_capacity(rows.len());
+        for (i, (_, v)) in rows.into_iter().enumerate() {
+            let st: StoredTx = decode(&v).map_err(corrupt(format!(
+                "transaction {i} of block at height {height}"
+            )))?;
+            if st.height != height || st.index as usize != i {
+                return Err(StorageError::Corrupt {
+                    what: format!(
+                        "transaction {i} of block at height {height}: stored position ({}, {}) differs",
+                        st.height, st.index
+                    ),
+                });
+            }
+            txs.push(st.tx);
+        }
+        Ok(Some(Block {
+            header: sh.header,
+            seal: sh.seal,
+            txs,
+        }))
+    }
+
+    fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {
+        self.kv
+            .get(&keys::block_hash(hash))?
+            .map(|v| u64_of(&v, "block hash index"))
+            .transpose()
+    }
+
+    fn tx_seq(&self, id: &Hash) -> Result<Option<u64>, StorageError> {
+        self.kv
+            .get(&keys::tx_id(id))?
+            .map(|v| u64_of(&v, "tx id index"))
+            .transpose()
+    }
+
+    fn tx_at(&self, seq: u64) -> Result<Option<StoredTx>, StorageError> {
+        self.kv
+            .get(&keys::tx(seq))?
+            .map(|v| decode(&v).map_err(corrupt(format!("transaction seq {seq}"))))
+            .transpose()
+    }
+
+    fn next_nonce(&self, signer: &PublicKey) -> Result<u64, StorageError> {
+        Ok(self
+            .kv
+            .get(&keys::nonce(signer))?
+            .map(|v| u64_of(&v, "nonce"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    fn history_node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
+        let k = keys::history_node(level, index);
+        let v = self.kv.get(&k)?;
+        self.hash_from(&k, v)
+    }
+
+    fn scan(
+        &self,
+        index: &IndexKey,
+        from_seq: u64,
+        to_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StorageError> {
+        if from_seq >= to_seq {
+            return Ok(Vec::new());
+        }
+        let from = keys::index_entry(index, from_seq);
+        let to = keys::index_entry(index, to_seq);
+        let plen = from.len() - 8;
+        self.kv
+            .scan(&from, &to, limit)?
+            .into_iter()
+            .map(|(k, _)| u64_of(&k[plen..], "index entry"))
+            .collect()
+    }
+
+    fn event_type_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
+        self.kv
+            .scan(b"C", b"D", usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    String::from_utf8_lossy(&k[1..]).into_owned(),
+                    u64_of(&v, "type count")?,
+                ))
+            })
+            .collect()
+    }
+
+    fn commit_block(&self, c: BlockCommit<'_>) -> Result<(), StorageError> {
+        let h = &c.block.header;
+        let head = self.head_height()?.unwrap_or(0);
+        if self.chain_id()?.is_none() || h.height != head + 1 {
+            return Err(StorageError::NotNext {
+                height: h.height,
+                head,
+            });
+        }
+        let first_seq = h.history_size - u64::from(h.tx_count);
+        let mut w: Vec<Write> = Vec::with_capacity(c.block.txs.len() * 6 + 8);
+        let mut nonces: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for (i, (tx, id)) in c.block.txs.iter().zip(c.tx_ids).enumerate() {
+            let seq = first_seq + i as u64;
+            let body = tx.body();
+            let stored = StoredTx {
+                height: h.height,
+                index: i as u32,
+                tx: tx.clone(),
+            };
+            w.push((keys::tx(seq), Some(encode(&stored)?)));
+            w.push((keys::tx_id(id), Some(seq.to_be_bytes().to_vec())));
+            let mut idx = vec![
+                IndexKey::Entity(body.payload.entity_id().to_string()),
+                IndexKey::Signer(body.signer),
+                IndexKey::EventType(body.payload.event_type().to_string()),
+            ];
+            if let Payload::AnchorEvidence { sha256, .. } = &body.payload {
+                idx.push(IndexKey::Evidence(*sha256));
+            }
+            for k in &idx {
+                w.push((keys::index_entry(k, seq), Some(Vec::new())));
+            }
+            nonces.insert(body.signer, body.nonce + 1);
+            *counts.entry(body.payload.event_type()).or_default() += 1;
+        }
+        for (signer, n) in nonces {
+            w.push((keys::nonce(&signer), Some(n.to_be_bytes().to_vec())));
+        }
+        for (t, n) in counts {
+            let key = keys::type_count(t);
+            let old = self
+                .kv
+                .get(&key)?
+                .map(|v| u64_of(&v, "type count"))
+                .transpose()?
+                .unwrap_or(0);
+            w.push((key, Some((old + n).to_be_bytes().to_vec())));
+        }
+        for n in c.history_nodes {
+            w.push((
+                keys::history_node(n.level, n.index),
+                Some(n.hash.0.to_vec()),
+            ));
+        }
+        let sealed = SealedHeader {
+            header: h.clone(),
+            seal: c.block.seal,
+        };
+        w.push((keys::header(h.height), Some(encode(&sealed)?)));
+        w.push((
+            keys::block_hash(&c.hash),
+            Some(h.height.to_be_bytes().to_vec()),
+        ));
+        w.push((
+            keys::META_HEAD.to_vec(),
+            Some(h.height.to_be_bytes().to_vec()),
+        ));
+        self.kv.apply(w)?;
+        self.kv.flush()
+    }
+}

@@ -1,0 +1,218 @@
+//! The same behaviour checks against the in-memory and the sled backend.
+
+use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
+use auditchain_primitives::merkle::{self, Frontier};
+use auditchain_primitives::tx::{Payload, TxBody, data_hash};
+use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Signature, Transaction};
+use auditchain_storage::{
+    BlockCommit, ChainStore, IndexKey, Kv, MemKv, SledKv, StorageError, Store,
+};
+
+fn genesis(tag: u8) -> Block {
+    Block {
+        header: Header {
+            version: HEADER_VERSION,
+            height: 0,
+            parent_hash: Hash::ZERO,
+            timestamp_ms: 1000,
+            proposer: PublicKey([0; 32]),
+            tx_root: merkle::empty_root(),
+            tx_count: 0,
+            history_root: merkle::empty_root(),
+            history_size: 0,
+            state_root: Hash([tag; 32]),
+            consensus: ConsensusFields::Genesis,
+        },
+        seal: Signature([0; 64]),
+        txs: vec![],
+    }
+}
+
+fn tx(chain: Hash, key: &SecretKey, nonce: u64, entity: &str, ty: &str) -> Transaction {
+    let data = serde_json::json!({ "n": nonce });
+    Transaction::sign(
+        TxBody {
+            chain_id: chain,
+            signer: key.public_key(),
+            nonce,
+            timestamp_ms: 5,
+            payload: Payload::RecordEvent {
+                event_type: ty.into(),
+                entity_id: entity.into(),
+                data_hash: data_hash(&data).unwrap(),
+                data: Some(data),
+            },
+        },
+        key,
+    )
+    .unwrap()
+}
+
+/// Commits a block of `txs` on top of `parent`; returns it.
+fn commit(
+    store: &dyn ChainStore,
+    f: &mut Frontier,
+    parent: &Header,
+    txs: Vec<Transaction>,
+) -> Block {
+    let ids: Vec<Hash> = txs.iter().map(Transaction::id).collect();
+    let mut nodes = Vec::new();
+    for id in &ids {
+        f.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+    }
+    let header = Header {
+        height: parent.height + 1,
+        parent_hash: parent.hash(),
+        timestamp_ms: parent.timestamp_ms + 1,
+        tx_root: auditchain_primitives::block::tx_root(&ids),
+        tx_count: ids.len() as u32,
+        history_root: f.root(),
+        history_size: f.size(),
+        consensus: ConsensusFields::RoundRobin { round: 0 },
+        ..parent.clone()
+    };
+    let block = Block {
+        header,
+        seal: Signature([1; 64]),
+        txs,
+    };
+    store
+        .commit_block(BlockCommit {
+            block: &block,
+            hash: block.hash(),
+            tx_ids: &ids,
+            history_nodes: &nodes,
+        })
+        .unwrap();
+    block
+}
+
+fn exercise<K: Kv>(store: &Store<K>) {
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}").unwrap();
+    store.init(&g, "{}").unwrap(); // idempotent for the same chain
+    assert!(matches!(
+        store.init(&genesis(2), "{}"),
+        Err(StorageError::WrongChain { .. })
+    ));
+    assert_eq!(store.chain_id().unwrap(), Some(chain));
+
+    let (a, b) = (
+        SecretKey::from_seed(&[1; 32]),
+        SecretKey::from_seed(&[2; 32]),
+    );
+    let mut f = Frontier::new();
+    let b1 = commit(
+        store,
+        &mut f,
+        &g.header,
+        vec![
+            tx(chain, &a, 0, "host1", "login"),
+            tx(chain, &b, 0, "host2", "login"),
+            tx(chain, &a, 1, "host1", "logout"),
+        ],
+    );
+    let b2 = commit(
+        store,
+        &mut f,
+        &b1.header,
+        vec![tx(chain, &b, 1, "host1", "login")],
+    );
+    // not the next height: refused, nothing written
+    let stale = Block {
+        header: b1.header.clone(),
+        ..b1.clone()
+    };
+    assert!(matches!(
+        store.commit_block(BlockCommit {
+            block: &stale,
+            hash: stale.hash(),
+            tx_ids: &[],
+            history_nodes: &[]
+        }),
+        Err(StorageError::NotNext { height: 1, head: 2 })
+    ));
+
+    assert_eq!(store.head_height().unwrap(), Some(2));
+    assert_eq!(store.block(1).unwrap().unwrap(), b1);
+    assert_eq!(store.block(2).unwrap().unwrap(), b2);
+    assert_eq!(store.height_of(&b2.hash()).unwrap(), Some(2));
+    assert_eq!(store.tx_seq(&b2.txs[0].id()).unwrap(), Some(3));
+    let st = store.tx_at(2).unwrap().unwrap();
+    assert_eq!((st.height, st.index), (1, 2));
+    assert_eq!(store.next_nonce(&a.public_key()).unwrap(), 2);
+    assert_eq!(store.next_nonce(&b.public_key()).unwrap(), 2);
+    assert_eq!(store.next_nonce(&PublicKey([7; 32])).unwrap(), 0);
+    let e = IndexKey::Entity("host1".into());
+    assert_eq!(store.scan(&e, 0, u64::MAX, 10).unwrap(), vec![0, 2, 3]);
+    assert_eq!(store.scan(&e, 1, 3, 10).unwrap(), vec![2]);
+    assert_eq!(store.scan(&e, 0, u64::MAX, 2).unwrap(), vec![0, 2]);
+    assert_eq!(
+        store
+            .scan(&IndexKey::Signer(b.public_key()), 0, 9, 9)
+            .unwrap(),
+        vec![1, 3]
+    );
+    assert_eq!(
+        store
+            .scan(&IndexKey::EventType("login".into()), 0, 9, 9)
+            .unwrap(),
+        vec![0, 1, 3]
+    );
+    let counts = store.event_type_counts().unwrap();
+    assert_eq!(counts.get("login"), Some(&3));
+    assert_eq!(counts.get("logout"), Some(&1));
+    // history nodes let proofs be built from the store
+    struct Src<'a, K: Kv>(&'a Store<K>);
+    impl<K: Kv> merkle::TreeSource for Src<'_, K> {
+        fn perfect(&self, l: u32, i: u64) -> Result<Hash, merkle::MerkleError> {
+            self.0
+                .history_node(l, i)
+                .ok()
+                .flatten()
+                .ok_or(merkle::MerkleError::Source("missing".into()))
+        }
+    }
+    assert_eq!(
+        merkle::range_root(&Src(store), 0, 4).unwrap(),
+        b2.header.history_root
+    );
+    assert_eq!(
+        merkle::range_root(&Src(store), 0, 3).unwrap(),
+        b1.header.history_root
+    );
+}
+
+#[test]
+fn memory_store() {
+    exercise(&Store::new(MemKv::default()));
+}
+
+#[test]
+fn sled_store_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::new(SledKv::open(dir.path()).unwrap());
+        exercise(&s);
+    }
+    let s = Store::new(SledKv::open(dir.path()).unwrap());
+    assert_eq!(s.head_height().unwrap(), Some(2));
+    assert_eq!(s.block(1).unwrap().unwrap().txs.len(), 3);
+    assert!(matches!(
+        s.init(&genesis(9), "{}"),
+        Err(StorageError::WrongChain { .. })
+    ));
+}
+
+#[test]
+fn a_flipped_byte_in_a_stored_tx_position_is_reported_with_its_height() {
+    let s = Store::new(MemKv::default());
+    exercise(&s);
+    let key = auditchain_storage::keys::tx(1);
+    let mut v = s.kv().get(&key).unwrap().unwrap();
+    v[3] ^= 0x01; // inside the height field
+    s.kv().apply(vec![(key, Some(v))]).unwrap();
+    let e = s.block(1).unwrap_err().to_string();
+    assert!(e.contains("height 1"), "{e}");
+}
