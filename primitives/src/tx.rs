@@ -326,7 +326,7 @@ pub struct Transaction {
 }
 
 /// The wire form of a [`Transaction`]: the canonical body text and the signature.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireTx {
     /// JCS canonical JSON of the [`TxBody`].

@@ -1,0 +1,582 @@
+//! The node's implementation of the RPC [`Backend`]: submissions go through signature batches
+//! and the chain actor; reads go straight to storage.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auditchain_genesis::Genesis;
+use auditchain_primitives::merkle::{self, MerkleError};
+use auditchain_primitives::tx::{Payload, TxError, WireTx, data_hash, verify_transactions};
+use auditchain_primitives::{Hash, PublicKey, Receipt, Transaction};
+use auditchain_rpc::types::*;
+use auditchain_rpc::{Backend, RpcError};
+use auditchain_storage::{ChainStore, IndexKey, StorageError, StoredTx};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::chain::{ActorGone, ChainHandle, HistorySource, now_ms};
+use crate::execute::check_tx;
+use crate::mempool::AdmitError;
+
+/// Most index entries one trail call examines before returning a partial page with a cursor.
+const MAX_TRAIL_SCAN: usize = 50_000;
+/// Transactions per signature-verification chunk when a submission is split across cores.
+const VERIFY_CHUNK: usize = 256;
+
+fn storage(e: StorageError) -> RpcError {
+    RpcError::Unavailable(format!("storage: {e}"))
+}
+
+fn gone(_: ActorGone) -> RpcError {
+    RpcError::Unavailable("chain actor stopped (node shutting down)".into())
+}
+
+fn merkle_err(e: MerkleError) -> RpcError {
+    RpcError::Unavailable(format!("building proof: {e}"))
+}
+
+fn tx_error(e: TxError) -> RpcError {
+    match e {
+        TxError::Signature(_) => RpcError::BadSignature,
+        other => RpcError::InvalidTransaction(other.to_string()),
+    }
+}
+
+fn admit_error(id: &Hash, e: AdmitError) -> RpcError {
+    match e {
+        AdmitError::DuplicatePending => RpcError::Duplicate {
+            id: id.to_hex(),
+            state: "pending",
+        },
+        AdmitError::DuplicateCommitted => RpcError::Duplicate {
+            id: id.to_hex(),
+            state: "committed",
+        },
+        AdmitError::NonceTooLow { expected, got } => RpcError::NonceTooLow { expected, got },
+        AdmitError::NonceTooHigh {
+            expected,
+            got,
+            window,
+        } => RpcError::NonceTooHigh {
+            expected,
+            got,
+            window,
+        },
+        AdmitError::NonceTaken { nonce, other } => RpcError::NonceTaken {
+            nonce,
+            other: other.to_hex(),
+        },
+        AdmitError::Full(reason) => RpcError::MempoolFull { reason },
+    }
+}
+
+/// Verifies signatures of `txs` in batches, split across all cores when there are many.
+fn verify_parallel(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if txs.len() < 2 * VERIFY_CHUNK || threads == 1 {
+        return verify_transactions(&txs.iter().collect::<Vec<_>>());
+    }
+    let per = txs.len().div_ceil(threads).max(VERIFY_CHUNK);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = txs
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.chunks(VERIFY_CHUNK)
+                        .flat_map(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(TxError::Signature(
+                        auditchain_primitives::keys::SignatureError::Invalid,
+                    ))]
+                })
+            })
+            .collect()
+    })
+}
+
+/// The node's RPC backend.
+pub struct NodeBackend {
+    store: Arc<dyn ChainStore>,
+    chain: ChainHandle,
+    genesis: Arc<Genesis>,
+    chain_id: Hash,
+    heads: broadcast::Sender<HeadView>,
+    validator: Option<PublicKey>,
+    started: Instant,
+}
+
+impl NodeBackend {
+    /// A backend over a store and a running chain actor.
+    pub fn new(
+        store: Arc<dyn ChainStore>,
+        chain: ChainHandle,
+        genesis: Arc<Genesis>,
+        heads: broadcast::Sender<HeadView>,
+        validator: Option<PublicKey>,
+    ) -> Self {
+        Self {
+            chain_id: genesis.hash(),
+            store,
+            chain,
+            genesis,
+            heads,
+            validator,
+            started: Instant::now(),
+        }
+    }
+
+    fn location(&self, seq: u64, st: &StoredTx) -> Result<TxLocation, RpcError> {
+        let h = self
+            .store
+            .header(st.height)
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable(format!("header {} missing", st.height)))?;
+        Ok(TxLocation {
+            height: st.height,
+            index: st.index,
+            seq,
+            block_hash: h.header.hash(),
+            block_time_ms: h.header.timestamp_ms,
+        })
+    }
+
+    fn committed(&self, id: &Hash) -> Result<Option<(u64, StoredTx)>, RpcError> {
+        let Some(seq) = self.store.tx_seq(id).map_err(storage)? else {
+            return Ok(None);
+        };
+        let st = self
+            .store
+            .tx_at(seq)
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable(format!("transaction seq {seq} missing")))?;
+        Ok(Some((seq, st)))
+    }
+
+    fn head_header(&self) -> Result<auditchain_primitives::Header, RpcError> {
+        let h = self
+            .store
+            .head_height()
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable("no head".into()))?;
+        Ok(self
+            .store
+            .header(h)
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable(format!("head header {h} missing")))?
+            .header)
+    }
+
+    /// First sequence number of the first block with time ≥ `t` (history size if none).
+    fn seq_at_time(&self, t: u64, head: &auditchain_primitives::Header) -> Result<u64, RpcError> {
+        let (mut lo, mut hi) = (1u64, head.height + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let h = self
+                .store
+                .header(mid)
+                .map_err(storage)?
+                .ok_or_else(|| RpcError::Unavailable(format!("header {mid} missing")))?
+                .header;
+            if h.timestamp_ms >= t {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        if lo > head.height {
+            return Ok(head.history_size);
+        }
+        let h = self
+            .store
+            .header(lo)
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable(format!("header {lo} missing")))?
+            .header;
+        Ok(h.history_size - u64::from(h.tx_count))
+    }
+
+    fn block_view(&self, height: u64, full: bool) -> Result<Option<BlockView>, RpcError> {
+        let Some(b) = self.store.block(height).map_err(storage)? else {
+            return Ok(None);
+        };
+        let tx_ids: Vec<Hash> = b.txs.iter().map(Transaction::id).collect();
+        let txs = full.then(|| {
+            b.txs
+                .iter()
+                .zip(&tx_ids)
+                .map(|(t, id)| tx_view(*id, t))
+                .collect()
+        });
+        Ok(Some(BlockView {
+            hash: b.hash(),
+            header: b.header,
+            seal: b.seal,
+            tx_ids,
+            txs,
+        }))
+    }
+}
+
+fn tx_view(id: Hash, t: &Transaction) -> TxView {
+    TxView {
+        id,
+        body: t.body().clone(),
+        tx: WireTx::from(t.clone()),
+    }
+}
+
+fn matches(q: &TrailQuery, t: &Transaction) -> bool {
+    let b = t.body();
+    q.entity
+        .as_deref()
+        .is_none_or(|e| b.payload.entity_id() == e)
+        && q.signer.is_none_or(|s| b.signer == s)
+        && q.event_type
+            .as_deref()
+            .is_none_or(|ty| b.payload.event_type() == ty)
+}
+
+impl Backend for NodeBackend {
+    async fn submit(&self, wire: Vec<WireTx>) -> Vec<Result<Hash, RpcError>> {
+        let genesis = Arc::clone(&self.genesis);
+        let chain_id = self.chain_id;
+        let n = wire.len();
+        // Parse, check and verify off the async workers: this is most of the CPU per event.
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut results: Vec<Result<Hash, RpcError>> = Vec::with_capacity(n);
+            let mut good: Vec<(usize, Transaction)> = Vec::with_capacity(n);
+            for (i, w) in wire.into_iter().enumerate() {
+                let r = Transaction::try_from(w)
+                    .map_err(tx_error)
+                    .and_then(|tx| check_tx(&genesis, &chain_id, &tx).map(|()| tx));
+                match r {
+                    Ok(tx) => {
+                        results.push(Ok(Hash::ZERO));
+                        good.push((i, tx));
+                    }
+                    Err(e) => results.push(Err(e)),
+                }
+            }
+            let txs: Vec<Transaction> = good.iter().map(|(_, t)| t.clone()).collect();
+            let sigs = verify_parallel(&txs);
+            let mut admit = Vec::with_capacity(good.len());
+            let mut slots = Vec::with_capacity(good.len());
+            for ((i, tx), sig) in good.into_iter().zip(sigs) {
+                match sig {
+                    Ok(()) => {
+                        let id = tx.id();
+                        results[i] = Ok(id);
+                        slots.push(i);
+                        admit.push((id, tx));
+                    }
+                    Err(e) => results[i] = Err(tx_error(e)),
+                }
+            }
+            (results, slots, admit)
+        })
+        .await;
+        let Ok((mut results, slots, admit)) = checked else {
+            return (0..n)
+                .map(|_| Err(RpcError::Unavailable("verification task failed".into())))
+                .collect();
+        };
+        if admit.is_empty() {
+            return results;
+        }
+        match self.chain.submit(admit).await {
+            Ok(admitted) => {
+                for (slot, r) in slots.into_iter().zip(admitted) {
+                    if let Err(e) = r {
+                        let id = results[slot].clone().unwrap_or(Hash::ZERO);
+                        results[slot] = Err(admit_error(&id, e));
+                    }
+                }
+            }
+            Err(e) => {
+                for slot in slots {
+                    results[slot] = Err(gone(ActorGone));
+                }
+                tracing::warn!("submit: {e}");
+            }
+        }
+        results
+    }
+
+    async fn wait_receipt(&self, id: Hash, timeout_ms: u64) -> Result<Receipt, RpcError> {
+        let rx = self.chain.watch(id).await.map_err(gone)?;
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
+            Ok(Ok(Some(_seq))) => self.receipt(&id),
+            Ok(Ok(None)) => Err(RpcError::NotFound(format!(
+                "transaction {id} is neither pending nor committed"
+            ))),
+            Ok(Err(_)) => Err(RpcError::Unavailable(format!(
+                "transaction {id} was dropped from the mempool before commit"
+            ))),
+            Err(_) => Err(RpcError::Timeout {
+                id: id.to_hex(),
+                timeout_ms,
+            }),
+        }
+    }
+
+    async fn transaction(&self, id: Hash) -> Result<TxStatusView, RpcError> {
+        if let Some((seq, st)) = self.committed(&id)? {
+            return Ok(TxStatusView {
+                status: TxStatus::Committed,
+                location: Some(self.location(seq, &st)?),
+                tx: tx_view(id, &st.tx),
+            });
+        }
+        match self.chain.pending(id).await.map_err(gone)? {
+            Some(t) => Ok(TxStatusView {
+                status: TxStatus::Pending,
+                location: None,
+                tx: tx_view(id, &t),
+            }),
+            None => Err(RpcError::NotFound(format!("transaction {id}"))),
+        }
+    }
+
+    async fn next_nonce(&self, signer: PublicKey) -> Result<u64, RpcError> {
+        self.chain.next_nonce(signer).await.map_err(gone)
+    }
+
+    fn trail(&self, q: &TrailQuery) -> Result<TrailPage, RpcError> {
+        let limit = q.limit.unwrap_or(DEFAULT_TRAIL_LIMIT);
+        if limit == 0 || limit > MAX_TRAIL_LIMIT {
+            return Err(RpcError::params(
+                "limit",
+                format!("must be 1–{MAX_TRAIL_LIMIT}, got {limit}"),
+            ));
+        }
+        let cursor = match &q.cursor {
+            None => 0,
+            Some(c) => c.parse::<u64>().map_err(|_| {
+                RpcError::params("cursor", "not a cursor returned by audit_getTrail")
+            })?,
+        };
+        let head = self.head_header()?;
+        let mut lo = cursor;
+        let mut hi = head.history_size;
+        if let Some(f) = q.from_ms {
+            lo = lo.max(self.seq_at_time(f, &head)?);
+        }
+        if let Some(t) = q.to_ms {
+            hi = hi.min(self.seq_at_time(t, &head)?);
+        }
+        let index = if let Some(e) = &q.entity {
+            Some(IndexKey::Entity(e.clone()))
+        } else if let Some(s) = q.signer {
+            Some(IndexKey::Signer(s))
+        } else {
+            q.event_type.clone().map(IndexKey::EventType)
+        };
+        let mut events = Vec::new();
+        let mut pos = lo;
+        let mut scanned = 0usize;
+        while pos < hi && events.len() < limit as usize && scanned < MAX_TRAIL_SCAN {
+            let chunk = (limit as usize * 2).min(MAX_TRAIL_SCAN - scanned).max(1);
+            let seqs: Vec<u64> = match &index {
+                Some(ix) => self.store.scan(ix, pos, hi, chunk).map_err(storage)?,
+                None => (pos..hi.min(pos + chunk as u64)).collect(),
+            };
+            if seqs.is_empty() {
+                pos = hi;
+                break;
+            }
+            for seq in seqs {
+                scanned += 1;
+                pos = seq + 1;
+                let st = self.store.tx_at(seq).map_err(storage)?.ok_or_else(|| {
+                    RpcError::Unavailable(format!("transaction seq {seq} missing"))
+                })?;
+                if matches(q, &st.tx) {
+                    events.push(EventView {
+                        location: self.location(seq, &st)?,
+                        tx: tx_view(st.tx.id(), &st.tx),
+                    });
+                    if events.len() == limit as usize {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(TrailPage {
+            events,
+            next_cursor: (pos < hi).then(|| pos.to_string()),
+        })
+    }
+
+    fn receipt(&self, id: &Hash) -> Result<Receipt, RpcError> {
+        let (seq, st) = self
+            .committed(id)?
+            .ok_or_else(|| RpcError::NotFound(format!("committed transaction {id}")))?;
+        let block = self
+            .store
+            .block(st.height)
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable(format!("block {} missing", st.height)))?;
+        let leaves: Vec<Hash> = block
+            .txs
+            .iter()
+            .map(|t| merkle::leaf_hash(&t.id().0))
+            .collect();
+        let tx_proof =
+            merkle::inclusion_proof(&leaves[..], u64::from(st.index), leaves.len() as u64)
+                .map_err(merkle_err)?;
+        let history_proof =
+            merkle::inclusion_proof(&HistorySource(&*self.store), seq, block.header.history_size)
+                .map_err(merkle_err)?;
+        Ok(Receipt {
+            chain_id: self.chain_id,
+            tx_id: *id,
+            tx: st.tx,
+            header: block.header,
+            seal: block.seal,
+            tx_index: st.index,
+            tx_proof,
+            history_index: seq,
+            history_proof,
+        })
+    }
+
+    fn verify_record(&self, id: &Hash, data: &Value) -> Result<VerifyRecordView, RpcError> {
+        let (seq, st) = self
+            .committed(id)?
+            .ok_or_else(|| RpcError::NotFound(format!("committed transaction {id}")))?;
+        let Payload::RecordEvent {
+            data_hash: recorded,
+            ..
+        } = &st.tx.body().payload
+        else {
+            return Err(RpcError::params(
+                "id",
+                format!("{id} is not a record_event"),
+            ));
+        };
+        let computed = data_hash(data).map_err(|e| RpcError::params("data", e.to_string()))?;
+        Ok(VerifyRecordView {
+            id: *id,
+            matches: computed == *recorded,
+            recorded_data_hash: *recorded,
+            computed_data_hash: computed,
+            location: self.location(seq, &st)?,
+        })
+    }
+
+    fn evidence(&self, sha256: &Hash) -> Result<EvidenceVerifyView, RpcError> {
+        let seqs = self
+            .store
+            .scan(&IndexKey::Evidence(*sha256), 0, u64::MAX, 1000)
+            .map_err(storage)?;
+        let mut anchors = Vec::new();
+        for seq in seqs {
+            let Some(st) = self.store.tx_at(seq).map_err(storage)? else {
+                continue;
+            };
+            if let Payload::AnchorEvidence {
+                entity_id,
+                sha256,
+                size_bytes,
+                uri,
+            } = &st.tx.body().payload
+            {
+                anchors.push(EvidenceView {
+                    tx_id: st.tx.id(),
+                    entity_id: entity_id.clone(),
+                    sha256: *sha256,
+                    size_bytes: *size_bytes,
+                    uri: uri.clone(),
+                    signer: *st.tx.signer(),
+                    location: self.location(seq, &st)?,
+                });
+            }
+        }
+        Ok(EvidenceVerifyView {
+            sha256: *sha256,
+            anchored: !anchors.is_empty(),
+            anchors,
+        })
+    }
+
+    fn head(&self) -> Result<HeadView, RpcError> {
+        Ok(HeadView::of(&self.head_header()?))
+    }
+
+    fn block_by_height(&self, height: u64, full: bool) -> Result<Option<BlockView>, RpcError> {
+        self.block_view(height, full)
+    }
+
+    fn block_by_hash(&self, hash: &Hash, full: bool) -> Result<Option<BlockView>, RpcError> {
+        match self.store.height_of(hash).map_err(storage)? {
+            Some(h) => self.block_view(h, full),
+            None => Ok(None),
+        }
+    }
+
+    async fn stats(&self) -> Result<StatsView, RpcError> {
+        let head = self.head_header()?;
+        let lo = head.height.saturating_sub(100).max(1);
+        let average_block_time_ms = if head.height > lo {
+            let first = self
+                .store
+                .header(lo)
+                .map_err(storage)?
+                .map(|h| h.header.timestamp_ms)
+                .unwrap_or(head.timestamp_ms);
+            Some((head.timestamp_ms - first) as f64 / (head.height - lo) as f64)
+        } else {
+            None
+        };
+        let mempool = self.chain.stats().await.map_err(gone)?;
+        Ok(StatsView {
+            blocks: head.height + 1,
+            events: head.history_size,
+            events_per_type: self.store.event_type_counts().map_err(storage)?,
+            average_block_time_ms,
+            mempool_txs: mempool.txs as u64,
+        })
+    }
+
+    fn genesis(&self) -> Result<Value, RpcError> {
+        serde_json::to_value(&*self.genesis).map_err(|e| RpcError::Unavailable(e.to_string()))
+    }
+
+    async fn status(&self) -> Result<NodeStatus, RpcError> {
+        let mempool = self.chain.stats().await.map_err(gone)?;
+        Ok(NodeStatus {
+            chain_id: self.chain_id,
+            chain_name: self.genesis.chain_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            head: self.head()?,
+            validator: self.validator,
+            mempool_txs: mempool.txs as u64,
+            mempool_bytes: mempool.bytes as u64,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        })
+    }
+
+    fn health(&self) -> Result<HealthView, RpcError> {
+        let head = self.head_header()?;
+        let age = now_ms().saturating_sub(head.timestamp_ms);
+        let max = 3 * self.genesis.round_robin().max_empty_interval_ms;
+        let healthy = head.height == 0 || age <= max;
+        Ok(HealthView {
+            healthy,
+            head_height: head.height,
+            head_age_ms: age,
+            reason: (!healthy).then(|| format!("no block for {age} ms (more than {max} ms)")),
+        })
+    }
+
+    fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
+        self.heads.subscribe()
+    }
+}

@@ -1,0 +1,326 @@
+//! `auditchain bench …`: benchmarks that print figures (never timed assertions).
+//!
+//! `bench ingest` measures, in one run, this machine's ed25519 verification ceiling (single and
+//! batched, one core and all cores) and the end-to-end ingest rate of one node: pre-signed
+//! events submitted over JSON-RPC in pipelined `audit_submitBatch` calls until committed
+//! (flushed to sled).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
+use auditchain_primitives::keys::{verify, verify_batch};
+use auditchain_primitives::tx::WireTx;
+use auditchain_primitives::{PublicKey, SecretKey, Signature};
+use auditchain_rpc::{AuditChainApiClient, RpcConfig};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::chain::now_ms;
+use crate::cli::sign_record;
+use crate::node::{Node, NodeOptions};
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// One node: committed events/s end to end over RPC, against the signature ceiling.
+    Ingest(IngestArgs),
+}
+
+/// Options of `bench ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Events to submit.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: usize,
+    /// Distinct writer keys.
+    #[arg(long, default_value_t = 16)]
+    pub signers: usize,
+    /// Transactions per `audit_submitBatch` call.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Concurrent batch calls in flight.
+    #[arg(long, default_value_t = 4)]
+    pub inflight: usize,
+    /// Block time, ms.
+    #[arg(long, default_value_t = 100)]
+    pub block_time_ms: u64,
+    /// Keep the chain in memory instead of sled (isolates storage cost).
+    #[arg(long)]
+    pub in_memory: bool,
+}
+
+/// Runs a benchmark.
+pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
+    match cmd {
+        BenchCmd::Ingest(a) => ingest(a).await,
+    }
+}
+
+/// Signature verification rates of this machine, signatures/s.
+#[derive(Debug, Clone, Copy)]
+pub struct SigRates {
+    /// One core, one at a time.
+    pub single_one_core: f64,
+    /// One core, batches of 64.
+    pub batch64_one_core: f64,
+    /// One core, batches of 256.
+    pub batch256_one_core: f64,
+    /// All cores, batches of 256.
+    pub batch256_all_cores: f64,
+    /// Cores used.
+    pub cores: usize,
+}
+
+type Item = (PublicKey, Vec<u8>, Signature);
+
+fn sig_items(n: usize) -> Vec<Item> {
+    let keys: Vec<SecretKey> = (0..16u8)
+        .map(|i| SecretKey::from_seed(&[i + 1; 32]))
+        .collect();
+    (0..n)
+        .map(|i| {
+            let k = &keys[i % keys.len()];
+            let msg = format!(
+                "auditchain bench message {i} with a typical body length of a few hundred bytes {}",
+                "x".repeat(300)
+            )
+            .into_bytes();
+            let sig = k.sign(&msg);
+            (k.public_key(), msg, sig)
+        })
+        .collect()
+}
+
+fn rate(n: usize, f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Measures the verification ceiling on `n` signatures per configuration.
+pub fn measure_sig_rates(n: usize) -> SigRates {
+    let items = sig_items(n);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let single_one_core = rate(n, || {
+        for (pk, m, s) in &items {
+            assert!(verify(pk, m, s).is_ok());
+        }
+    });
+    let batched = |size: usize| {
+        rate(n, || {
+            for c in items.chunks(size) {
+                assert!(verify_batch(c).iter().all(Result::is_ok));
+            }
+        })
+    };
+    let batch64_one_core = batched(64);
+    let batch256_one_core = batched(256);
+    let batch256_all_cores = rate(n, || {
+        std::thread::scope(|s| {
+            for part in items.chunks(n.div_ceil(cores)) {
+                s.spawn(move || {
+                    for c in part.chunks(256) {
+                        assert!(verify_batch(c).iter().all(Result::is_ok));
+                    }
+                });
+            }
+        })
+    });
+    SigRates {
+        single_one_core,
+        batch64_one_core,
+        batch256_one_core,
+        batch256_all_cores,
+        cores,
+    }
+}
+
+async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    if a.events == 0 || a.signers == 0 || a.batch == 0 || a.inflight == 0 {
+        bail!("--events, --signers, --batch and --inflight must be positive");
+    }
+    println!("measuring signature verification ceiling…");
+    let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
+    println!(
+        "ed25519 (ZIP-215) verify: single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s",
+        sig.single_one_core,
+        sig.batch64_one_core,
+        sig.batch256_one_core,
+        sig.cores,
+        sig.batch256_all_cores
+    );
+
+    let validator = SecretKey::generate();
+    let writers: Vec<SecretKey> = (0..a.signers).map(|_| SecretKey::generate()).collect();
+    let mut accounts = vec![Account {
+        public_key: validator.public_key(),
+        roles: vec![Role::Validator],
+        balance: 0,
+    }];
+    accounts.extend(writers.iter().map(|w| Account {
+        public_key: w.public_key(),
+        roles: vec![Role::Writer],
+        balance: 0,
+    }));
+    let per_signer = u32::try_from(a.events.div_ceil(a.signers) + 1).unwrap_or(u32::MAX);
+    let genesis = Genesis {
+        chain_name: "bench".into(),
+        genesis_time_ms: now_ms(),
+        consensus: ConsensusConfig::RoundRobin(auditchain_consensus::RoundRobinConfig {
+            block_time_ms: a.block_time_ms,
+            max_empty_interval_ms: 10_000,
+            max_future_drift_ms: 5_000,
+            validators: vec![validator.public_key()],
+        }),
+        accounts,
+        limits: Limits {
+            mempool_max_txs: u32::try_from(a.events + 1).unwrap_or(u32::MAX).max(200_000),
+            mempool_max_per_signer: per_signer.max(Limits::default().mempool_max_per_signer),
+            mempool_max_bytes: 4 << 30,
+            ..Limits::default()
+        },
+    };
+    genesis.validate()?;
+    let chain_id = genesis.hash();
+
+    println!(
+        "pre-signing {} events with {} keys on {} cores…",
+        a.events, a.signers, sig.cores
+    );
+    let writers = Arc::new(writers);
+    let signed: Vec<WireTx> = {
+        let n = a.events;
+        let k = a.signers;
+        let w = Arc::clone(&writers);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<WireTx>> {
+            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            let per = n.div_ceil(cores);
+            std::thread::scope(|s| {
+                let parts: Vec<_> = (0..cores)
+                    .map(|c| {
+                        let w = &w;
+                        s.spawn(move || {
+                            (c * per..((c + 1) * per).min(n))
+                                .map(|i| {
+                                    let data = json!({"ip": format!("10.0.{}.{}", (i / 256) % 256, i % 256), "user": "root", "port": 22, "seq": i});
+                                    sign_record(chain_id, &w[i % k], (i / k) as u64, "ssh_auth_failure", &format!("host-{}", i % 64), Some(data), None)
+                                        .map(WireTx::from)
+                                })
+                                .collect::<anyhow::Result<Vec<_>>>()
+                        })
+                    })
+                    .collect();
+                let mut all = Vec::with_capacity(n);
+                for p in parts {
+                    all.extend(p.join().map_err(|_| anyhow::anyhow!("signer thread panicked"))??);
+                }
+                Ok(all)
+            })
+        })
+        .await??
+    };
+
+    let dir = tempfile::Builder::new()
+        .prefix("auditchain-bench-")
+        .tempdir()?;
+    let node = Node::start(NodeOptions {
+        genesis,
+        data_dir: (!a.in_memory).then(|| dir.path().join("data")),
+        key: Some(validator),
+        rpc: RpcConfig {
+            addr: ([127, 0, 0, 1], 0).into(),
+            ..RpcConfig::default()
+        },
+    })
+    .await?;
+    let url = node.rpc_url();
+    println!(
+        "submitting over JSON-RPC to {url} ({} per batch, {} in flight)…",
+        a.batch, a.inflight
+    );
+    let batches: Vec<Vec<WireTx>> = signed.chunks(a.batch).map(<[WireTx]>::to_vec).collect();
+    let lanes = a.inflight;
+    let mut lane_batches: Vec<Vec<Vec<WireTx>>> = vec![Vec::new(); lanes];
+    for (i, b) in batches.into_iter().enumerate() {
+        lane_batches[i % lanes].push(b);
+    }
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in lane_batches {
+        let url = url.clone();
+        tasks.spawn(async move {
+            let c = auditchain_rpc::http_client(&url, Duration::from_secs(120))?;
+            let (mut ok, mut rejected, mut retries) = (0usize, 0usize, 0usize);
+            for mut batch in lane {
+                loop {
+                    let outs = c.submit_batch(batch.clone()).await?;
+                    let mut retry = Vec::new();
+                    for (tx, o) in batch.into_iter().zip(outs) {
+                        match o.error {
+                            None => ok += 1,
+                            Some(e) if e.code == 1010 => retry.push(tx),
+                            Some(_) => rejected += 1,
+                        }
+                    }
+                    if retry.is_empty() {
+                        break;
+                    }
+                    retries += 1;
+                    batch = retry;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            anyhow::Ok((ok, rejected, retries))
+        });
+    }
+    let (mut admitted, mut rejected, mut retries) = (0, 0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (o, rj, rt) = r??;
+        admitted += o;
+        rejected += rj;
+        retries += rt;
+    }
+    let submitted_at = t0.elapsed();
+    let c = auditchain_rpc::http_client(&url, Duration::from_secs(10))?;
+    let target = admitted as u64;
+    let head = loop {
+        let h = c.get_head().await?;
+        if h.history_size >= target {
+            break h;
+        }
+        if t0.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "only {} of {target} events committed after 600 s",
+                h.history_size
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let total = t0.elapsed();
+    node.stop().await;
+    let eps = head.history_size as f64 / total.as_secs_f64();
+    println!(
+        "ingest: {} events committed in {} blocks in {:.2} s (all admitted after {:.2} s): {:.0} events/s end to end [{}]",
+        head.history_size,
+        head.height,
+        total.as_secs_f64(),
+        submitted_at.as_secs_f64(),
+        eps,
+        if a.in_memory {
+            "in-memory store"
+        } else {
+            "sled, flushed per block"
+        }
+    );
+    println!("rejected: {rejected}; mempool-full retries: {retries}");
+    println!(
+        "ratio to the all-core batched verification rate: {:.1} % (target ≥ 50 %)",
+        100.0 * eps / sig.batch256_all_cores
+    );
+    if rejected > 0 {
+        bail!("{rejected} events were rejected");
+    }
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! The chain actor: the only task that writes storage.
+//!
+//! It owns the mempool, the consensus engine, the head and the history-tree frontier. Other tasks
+//! reach it through a cloneable [`ChainHandle`] over a bounded channel; queries carry a oneshot
+//! reply. It runs on its own thread with its own single-threaded runtime, so block building and
+//! the flushed sled commit never stall RPC workers.
+//!
+//! Per block: select from the mempool → execute (rules and state root) → append tx ids to the
+//! history frontier → build and seal the header → one atomic, flushed store commit → only then
+//! remove from the mempool, wake `submitAndWait` waiters and broadcast the new head.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use auditchain_consensus::{Engine, Input, Output, RoundRobin};
+use auditchain_genesis::Genesis;
+use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
+use auditchain_primitives::merkle::{self, Frontier, MerkleError, TreeSource};
+use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
+use auditchain_rpc::types::HeadView;
+use auditchain_storage::{BlockCommit, ChainStore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::execute::{ExecError, execute};
+use crate::mempool::{AdmitError, Mempool};
+
+/// Capacity of the command channel (commands carry `Vec`s of transactions).
+const COMMAND_QUEUE: usize = 1024;
+
+/// Wall-clock ms since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The stored history tree as a Merkle [`TreeSource`].
+pub struct HistorySource<'a>(pub &'a dyn ChainStore);
+
+impl TreeSource for HistorySource<'_> {
+    fn perfect(&self, level: u32, index: u64) -> Result<Hash, MerkleError> {
+        self.0
+            .history_node(level, index)
+            .map_err(|e| MerkleError::Source(e.to_string()))?
+            .ok_or_else(|| MerkleError::Source(format!("history node ({level}, {index}) missing")))
+    }
+}
+
+/// Mempool counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MempoolStats {
+    /// Pending transactions.
+    pub txs: usize,
+    /// Pending bytes.
+    pub bytes: usize,
+}
+
+enum Command {
+    Submit {
+        txs: Vec<(Hash, Transaction)>,
+        reply: oneshot::Sender<Vec<Result<(), AdmitError>>>,
+    },
+    Watch {
+        id: Hash,
+        reply: oneshot::Sender<Option<u64>>,
+    },
+    Pending {
+        id: Hash,
+        reply: oneshot::Sender<Option<Transaction>>,
+    },
+    NextNonce {
+        signer: PublicKey,
+        reply: oneshot::Sender<u64>,
+    },
+    Stats {
+        reply: oneshot::Sender<MempoolStats>,
+    },
+}
+
+/// Why a request to the chain actor failed.
+#[derive(Debug, thiserror::Error)]
+#[error("chain actor stopped")]
+pub struct ActorGone;
+
+/// A cloneable handle to the chain actor.
+#[derive(Clone)]
+pub struct ChainHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl ChainHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ActorGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| ActorGone)?;
+        rx.await.map_err(|_| ActorGone)
+    }
+
+    /// Offers signature-checked transactions to the mempool; one result per transaction.
+    pub async fn submit(
+        &self,
+        txs: Vec<(Hash, Transaction)>,
+    ) -> Result<Vec<Result<(), AdmitError>>, ActorGone> {
+        self.ask(|reply| Command::Submit { txs, reply }).await
+    }
+
+    /// Resolves with the sequence number of `id` once it is committed (at once if it already
+    /// is); `None` if it is neither pending nor committed. The inner receiver fails if the
+    /// transaction is dropped from the mempool.
+    pub async fn watch(&self, id: Hash) -> Result<oneshot::Receiver<Option<u64>>, ActorGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Watch { id, reply })
+            .await
+            .map_err(|_| ActorGone)?;
+        Ok(rx)
+    }
+
+    /// A pending transaction by id.
+    pub async fn pending(&self, id: Hash) -> Result<Option<Transaction>, ActorGone> {
+        self.ask(|reply| Command::Pending { id, reply }).await
+    }
+
+    /// The next nonce a signer should use, counting its pending transactions.
+    pub async fn next_nonce(&self, signer: PublicKey) -> Result<u64, ActorGone> {
+        self.ask(|reply| Command::NextNonce { signer, reply }).await
+    }
+
+    /// Mempool counters.
+    pub async fn stats(&self) -> Result<MempoolStats, ActorGone> {
+        self.ask(|reply| Command::Stats { reply }).await
+    }
+}
+
+/// Verified starting point of the chain read from storage.
+pub struct ChainStart {
+    /// The head header.
+    pub head: Header,
+    /// The history frontier at the head.
+    pub frontier: Frontier,
+}
+
+/// Binds the store to the genesis (refusing another chain's data dir), then re-verifies the
+/// stored head: hash index, tx root, history root against stored nodes, seal and proposer.
+/// Errors: a message naming what failed.
+pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<ChainStart> {
+    let gblock = genesis.block();
+    store
+        .init(&gblock, &genesis.to_json_pretty())
+        .context("opening the data dir")?;
+    let height = store
+        .head_height()?
+        .context("store has no head after init")?;
+    let head = (|| -> anyhow::Result<ChainStart> {
+        let block = store
+            .block(height)?
+            .with_context(|| format!("head block {height} missing"))?;
+        let hash = block.hash();
+        if store.height_of(&hash)? != Some(height) {
+            bail!("hash index does not map {hash} to height {height}");
+        }
+        let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
+        if tx_root(&ids) != block.header.tx_root {
+            bail!("tx_root does not match the stored transactions");
+        }
+        let frontier = Frontier::from_source(&HistorySource(store), block.header.history_size)
+            .context("reading history nodes")?;
+        if frontier.root() != block.header.history_root {
+            bail!("history_root does not match the stored history tree");
+        }
+        if height == 0 {
+            if block != gblock {
+                bail!("stored genesis block differs from the genesis file");
+            }
+        } else {
+            let engine = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
+            engine.check_proposer(&block.header)?;
+            block.verify_seal()?;
+        }
+        Ok(ChainStart {
+            head: block.header,
+            frontier,
+        })
+    })()
+    .with_context(|| {
+        format!(
+            "stored head at height {height} fails verification; the data dir may be damaged \
+             (run `auditchain verify-chain` to find the first bad block)"
+        )
+    })?;
+    Ok(head)
+}
+
+struct Actor {
+    store: Arc<dyn ChainStore>,
+    genesis: Arc<Genesis>,
+    chain_id: Hash,
+    key: Option<SecretKey>,
+    engine: RoundRobin,
+    mempool: Mempool,
+    head: Header,
+    head_hash: Hash,
+    frontier: Frontier,
+    waiters: HashMap<Hash, Vec<oneshot::Sender<Option<u64>>>>,
+    heads: broadcast::Sender<HeadView>,
+}
+
+/// Starts the chain actor on its own thread. Returns its handle and the thread's join handle;
+/// it stops when `shutdown` turns true or every handle is dropped.
+pub fn spawn(
+    store: Arc<dyn ChainStore>,
+    genesis: Arc<Genesis>,
+    start: ChainStart,
+    key: Option<SecretKey>,
+    heads: broadcast::Sender<HeadView>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(ChainHandle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let engine = RoundRobin::new(
+        genesis.round_robin().clone(),
+        key.as_ref().map(SecretKey::public_key),
+        start.head.height,
+        start.head.timestamp_ms,
+    );
+    let actor = Actor {
+        chain_id: genesis.hash(),
+        mempool: Mempool::new(genesis.limits.clone()),
+        head_hash: start.head.hash(),
+        head: start.head,
+        frontier: start.frontier,
+        store,
+        genesis,
+        key,
+        engine,
+        waiters: HashMap::new(),
+        heads,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let join = std::thread::Builder::new()
+        .name("chain-actor".into())
+        .spawn(move || rt.block_on(actor.run(rx, shutdown)))?;
+    Ok((ChainHandle { tx }, join))
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let now = now_ms();
+            let wait = self
+                .engine
+                .next_deadline_ms()
+                .map_or(1000, |d| d.saturating_sub(now).min(1000));
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                cmd = rx.recv() => match cmd {
+                    Some(c) => self.handle(c),
+                    None => break,
+                },
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            self.drive();
+        }
+        tracing::info!(height = self.head.height, "chain actor stopped");
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submit { txs, reply } => {
+                let store = &self.store;
+                let out = txs
+                    .into_iter()
+                    .map(|(id, tx)| {
+                        let next = store.next_nonce(tx.signer()).unwrap_or(0);
+                        self.mempool
+                            .admit(tx, id, next, || store.tx_seq(&id).ok().flatten().is_some())
+                    })
+                    .collect();
+                let _ = reply.send(out);
+            }
+            Command::Watch { id, reply } => match self.store.tx_seq(&id) {
+                Ok(Some(seq)) => {
+                    let _ = reply.send(Some(seq));
+                }
+                _ if self.mempool.get(&id).is_some() => {
+                    self.waiters.entry(id).or_default().push(reply);
+                }
+                _ => {
+                    let _ = reply.send(None);
+                }
+            },
+            Command::Pending { id, reply } => {
+                let _ = reply.send(self.mempool.get(&id).cloned());
+            }
+            Command::NextNonce { signer, reply } => {
+                let committed = self.store.next_nonce(&signer).unwrap_or(0);
+                let _ = reply.send(self.mempool.next_nonce(&signer, committed));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(MempoolStats {
+                    txs: self.mempool.len(),
+                    bytes: self.mempool.bytes(),
+                });
+            }
+        }
+    }
+
+    fn drive(&mut self) {
+        let outputs = self.engine.on_input(
+            Input::Pending {
+                txs: self.mempool.len(),
+            },
+            now_ms(),
+        );
+        for out in outputs {
+            match out {
+                Output::Propose {
+                    height,
+                    round,
+                    timestamp_ms,
+                } => {
+                    if let Err(e) = self.propose(height, round, timestamp_ms) {
+                        tracing::error!(height, error = %format!("{e:#}"), "proposal failed; will retry");
+                        // let the engine propose again at this height
+                        self.engine.on_input(
+                            Input::NewHead {
+                                height: self.head.height,
+                                timestamp_ms: self.head.timestamp_ms,
+                            },
+                            now_ms(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn propose(&mut self, height: u64, round: u32, timestamp_ms: u64) -> anyhow::Result<()> {
+        let key = self.key.clone().context("not a validator")?;
+        let l = &self.genesis.limits;
+        let store = Arc::clone(&self.store);
+        let mut picked = self
+            .mempool
+            .select(l.max_block_txs as usize, l.max_block_bytes, |s| {
+                store.next_nonce(s).unwrap_or(0)
+            });
+        // Admission applies the same rules, so this loop only runs more than once if state
+        // changed under a pending transaction; the offender is evicted, never silently kept.
+        let executed = loop {
+            let txs: Vec<Transaction> = picked.iter().map(|(_, t)| t.clone()).collect();
+            match execute(
+                &self.genesis,
+                &self.chain_id,
+                &self.head.state_root,
+                &txs,
+                |s| store.next_nonce(s),
+            ) {
+                Ok(x) => break (x, txs),
+                Err(ExecError::Tx { index, reason }) => {
+                    let (id, _) = picked.remove(index);
+                    tracing::warn!(%id, %reason, "evicting transaction that no longer applies");
+                    self.mempool
+                        .remove_committed(&[id], |s| store.next_nonce(s).unwrap_or(0));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let (executed, txs) = executed;
+        let ids: Vec<Hash> = picked.into_iter().map(|(id, _)| id).collect();
+        let mut frontier = self.frontier.clone();
+        let mut nodes = Vec::with_capacity(ids.len() * 2);
+        for id in &ids {
+            frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+        }
+        let header = Header {
+            version: HEADER_VERSION,
+            height,
+            parent_hash: self.head_hash,
+            timestamp_ms,
+            proposer: key.public_key(),
+            tx_root: tx_root(&ids),
+            tx_count: ids.len() as u32,
+            history_root: frontier.root(),
+            history_size: frontier.size(),
+            state_root: executed.state_root,
+            consensus: ConsensusFields::RoundRobin { round },
+        };
+        let block = Block::seal_with(header, txs, &key);
+        let hash = block.hash();
+        store.commit_block(BlockCommit {
+            block: &block,
+            hash,
+            tx_ids: &ids,
+            history_nodes: &nodes,
+        })?;
+        // Durable: now tell everyone.
+        self.frontier = frontier;
+        self.head = block.header;
+        self.head_hash = hash;
+        self.mempool
+            .remove_committed(&ids, |s| store.next_nonce(s).unwrap_or(0));
+        if !self.waiters.is_empty() {
+            let first = self.head.history_size - ids.len() as u64;
+            for (i, id) in ids.iter().enumerate() {
+                if let Some(ws) = self.waiters.remove(id) {
+                    for w in ws {
+                        let _ = w.send(Some(first + i as u64));
+                    }
+                }
+            }
+            self.waiters.retain(|_, ws| {
+                ws.retain(|w| !w.is_closed());
+                !ws.is_empty()
+            });
+        }
+        let _ = self.heads.send(HeadView::of(&self.head));
+        self.engine.on_input(
+            Input::NewHead {
+                height,
+                timestamp_ms,
+            },
+            now_ms(),
+        );
+        tracing::info!(height, txs = ids.len(), %hash, "committed block");
+        Ok(())
+    }
+}

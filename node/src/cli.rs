@@ -1,0 +1,612 @@
+//! The `auditchain` command line (clap). Each subcommand is documented in `--help` and in the
+//! README.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
+use auditchain_primitives::tx::{Payload, TxBody, WireTx, data_hash};
+use auditchain_primitives::{Hash, PublicKey, Receipt, SecretKey, Transaction};
+use auditchain_rpc::types::TrailQuery;
+use auditchain_rpc::{AuditChainApiClient, HttpClient, RpcConfig};
+use clap::{Args, Parser, Subcommand};
+
+use crate::chain::now_ms;
+use crate::config::ConfigFile;
+use crate::node::{Node, NodeOptions};
+use crate::{bench, demo, keyfile, verify};
+
+/// Default RPC URL of client commands (override with `--rpc` or `AUDITCHAIN_RPC`).
+pub const DEFAULT_RPC: &str = "http://127.0.0.1:8645";
+
+/// auditchain: a permissioned blockchain node for tamper-evident, verifiable audit trails.
+#[derive(Debug, Parser)]
+#[command(name = "auditchain", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Key management.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Genesis file tools.
+    #[command(subcommand)]
+    Genesis(GenesisCmd),
+    /// Run a node.
+    Run(RunArgs),
+    /// A one-node development chain in a temporary directory with generated keys.
+    Dev(DevArgs),
+    /// The main job on an embedded default: a local chain ingesting sample audit events, with
+    /// a receipt verified offline; exits when done.
+    Demo(DemoArgs),
+    /// Audit events.
+    #[command(subcommand)]
+    Event(EventCmd),
+    /// Print an audit trail (JSON lines, chain order), following the cursor to the end.
+    Trail(TrailArgs),
+    /// Fetch the receipt of a committed transaction.
+    Proof(ProofArgs),
+    /// Verify a receipt offline against a genesis file (no node is contacted).
+    VerifyReceipt(VerifyReceiptArgs),
+    /// Re-verify every stored block (linkage, roots, seals, signatures, state); names the first
+    /// bad height. The node must be stopped.
+    VerifyChain(VerifyChainArgs),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Generate an ed25519 key into a new file (mode 0600); prints the public key.
+    Generate {
+        /// Where to write the key file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCmd {
+    /// Write a new genesis file.
+    New(GenesisNewArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenesisNewArgs {
+    /// Validator key file (repeatable; order = proposer order).
+    #[arg(long = "validator", required = true)]
+    validators: Vec<PathBuf>,
+    /// Public key (hex) allowed to submit events (repeatable).
+    #[arg(long = "writer")]
+    writers: Vec<PublicKey>,
+    /// Public key (hex) with the admin role (repeatable).
+    #[arg(long = "admin")]
+    admins: Vec<PublicKey>,
+    /// Chain name, `[a-z0-9_-]{1,64}`.
+    #[arg(long, default_value = "auditchain")]
+    chain_name: String,
+    /// Minimum ms between blocks while transactions are pending.
+    #[arg(long, default_value_t = 500)]
+    block_time_ms: u64,
+    /// Output path.
+    #[arg(long)]
+    out: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// TOML config file (keys: genesis, data_dir, key, [rpc]); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Genesis file.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// sled data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Validator key file; omit to observe.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// RPC listen address (HTTP and WebSocket).
+    #[arg(long)]
+    rpc_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct DevArgs {
+    /// RPC listen address.
+    #[arg(long, default_value = "127.0.0.1:8645")]
+    rpc_addr: SocketAddr,
+    /// Keep keys, genesis and data here instead of a temporary directory (reused if present).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Minimum ms between blocks while transactions are pending.
+    #[arg(long, default_value_t = 200)]
+    block_time_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Number of sample events to submit.
+    #[arg(long, default_value_t = 200)]
+    pub events: usize,
+}
+
+#[derive(Debug, Args)]
+struct RpcArg {
+    /// Node RPC URL.
+    #[arg(long, env = "AUDITCHAIN_RPC", default_value = DEFAULT_RPC)]
+    rpc: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventCmd {
+    /// Sign and submit one event, wait for its commit, print id and height.
+    Submit(SubmitArgs),
+    /// Show a transaction (pending or committed).
+    Get {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// Transaction id (hex).
+        id: Hash,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    rpc: RpcArg,
+    /// Writer key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// Event type, `[A-Za-z0-9_.:-]{1,64}`.
+    #[arg(long = "type")]
+    event_type: String,
+    /// Entity id.
+    #[arg(long)]
+    entity: String,
+    /// Event data as JSON (kept on chain).
+    #[arg(long, conflicts_with = "data_hash")]
+    data: Option<String>,
+    /// SHA-256 (hex) of the canonical data kept off chain (hash-only mode).
+    #[arg(long)]
+    data_hash: Option<Hash>,
+    /// How long to wait for the commit, ms.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct TrailArgs {
+    #[command(flatten)]
+    rpc: RpcArg,
+    /// Entity id.
+    #[arg(long)]
+    entity: Option<String>,
+    /// Signer public key (hex).
+    #[arg(long)]
+    signer: Option<PublicKey>,
+    /// Event type.
+    #[arg(long = "type")]
+    event_type: Option<String>,
+    /// Block time from, ms (inclusive).
+    #[arg(long)]
+    from_ms: Option<u64>,
+    /// Block time to, ms (exclusive).
+    #[arg(long)]
+    to_ms: Option<u64>,
+    /// Page size per request (1–1000).
+    #[arg(long, default_value_t = 500)]
+    page: u32,
+}
+
+#[derive(Debug, Args)]
+struct ProofArgs {
+    #[command(flatten)]
+    rpc: RpcArg,
+    /// Transaction id (hex).
+    id: Hash,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyReceiptArgs {
+    /// Receipt JSON file (from `auditchain proof`).
+    receipt: PathBuf,
+    /// The chain's genesis file: the only thing trusted.
+    #[arg(long)]
+    genesis: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyChainArgs {
+    /// sled data directory (the node must be stopped).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Genesis file; defaults to the copy stored in the data dir.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+/// Signs a `record_event` for `key` with `nonce` on chain `chain_id`.
+/// Errors: invalid fields (see `TxBody::validate`).
+pub fn sign_record(
+    chain_id: Hash,
+    key: &SecretKey,
+    nonce: u64,
+    event_type: &str,
+    entity: &str,
+    data: Option<serde_json::Value>,
+    hash_only: Option<Hash>,
+) -> anyhow::Result<Transaction> {
+    let data_hash = match (&data, hash_only) {
+        (Some(d), _) => data_hash(d)?,
+        (None, Some(h)) => h,
+        (None, None) => bail!("give --data or --data-hash"),
+    };
+    Ok(Transaction::sign(
+        TxBody {
+            chain_id,
+            signer: key.public_key(),
+            nonce,
+            timestamp_ms: now_ms(),
+            payload: Payload::RecordEvent {
+                event_type: event_type.to_string(),
+                entity_id: entity.to_string(),
+                data,
+                data_hash,
+            },
+        },
+        key,
+    )?)
+}
+
+fn client(url: &str) -> anyhow::Result<HttpClient> {
+    auditchain_rpc::http_client(url, Duration::from_secs(130))
+        .with_context(|| format!("RPC URL {url}"))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
+    Ok(Genesis::load(path)?)
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Keys(KeysCmd::Generate { out, force }) => {
+                let k = SecretKey::generate();
+                keyfile::write(&out, &k, force)?;
+                println!("{}", k.public_key());
+            }
+            Command::Genesis(GenesisCmd::New(a)) => genesis_new(a)?,
+            Command::Run(a) => run_node(a).await?,
+            Command::Dev(a) => dev(a).await?,
+            Command::Demo(a) => demo::run(a.events).await?,
+            Command::Event(EventCmd::Submit(a)) => submit(a).await?,
+            Command::Event(EventCmd::Get { rpc, id }) => {
+                print_json(&client(&rpc.rpc)?.get_transaction(id).await?)?;
+            }
+            Command::Trail(a) => trail(a).await?,
+            Command::Proof(a) => {
+                let r: Receipt = client(&a.rpc.rpc)?.get_proof(a.id).await?;
+                std::fs::write(&a.out, serde_json::to_string_pretty(&r)?)
+                    .with_context(|| format!("writing {}", a.out.display()))?;
+                println!(
+                    "receipt for {} at height {} written to {}",
+                    a.id,
+                    r.header.height,
+                    a.out.display()
+                );
+            }
+            Command::VerifyReceipt(a) => {
+                let g = load_genesis(&a.genesis)?;
+                let text = std::fs::read_to_string(&a.receipt)
+                    .with_context(|| format!("reading {}", a.receipt.display()))?;
+                let r: Receipt = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a receipt", a.receipt.display()))?;
+                verify::verify_receipt(&r, &g)
+                    .with_context(|| format!("receipt {} does NOT verify", a.receipt.display()))?;
+                println!(
+                    "OK: transaction {} is at height {} (index {}, history leaf {} of {}) of chain {}, sealed by validator {}",
+                    r.tx_id,
+                    r.header.height,
+                    r.tx_index,
+                    r.history_index,
+                    r.header.history_size,
+                    r.chain_id,
+                    r.header.proposer
+                );
+            }
+            Command::VerifyChain(a) => {
+                let store = crate::node::open_store(Some(&a.data_dir))?;
+                let g = match a.genesis {
+                    Some(p) => load_genesis(&p)?,
+                    None => {
+                        let text = store.genesis_json()?.context("data dir has no genesis")?;
+                        Genesis::from_json(&text)?
+                    }
+                };
+                match verify::verify_chain(&*store, &g, |h| eprintln!("verified up to height {h}"))
+                {
+                    Ok(r) => println!(
+                        "OK: {} blocks and {} transactions verified",
+                        r.blocks, r.txs
+                    ),
+                    Err(f) => bail!(
+                        "chain verification FAILED at height {}: {}",
+                        f.height,
+                        f.reason
+                    ),
+                }
+            }
+            Command::Bench(b) => bench::run(b).await?,
+        }
+        Ok(())
+    }
+}
+
+fn genesis_new(a: GenesisNewArgs) -> anyhow::Result<()> {
+    if a.out.exists() && !a.force {
+        bail!("{} exists; pass --force to overwrite it", a.out.display());
+    }
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut add = |pk: PublicKey, role: Role| match accounts.iter_mut().find(|x| x.public_key == pk)
+    {
+        Some(acc) if !acc.roles.contains(&role) => acc.roles.push(role),
+        Some(_) => {}
+        None => accounts.push(Account {
+            public_key: pk,
+            roles: vec![role],
+            balance: 0,
+        }),
+    };
+    let mut validators = Vec::new();
+    for p in &a.validators {
+        let pk = keyfile::read(p)?.public_key();
+        validators.push(pk);
+        add(pk, Role::Validator);
+    }
+    for w in &a.writers {
+        add(*w, Role::Writer);
+    }
+    for ad in &a.admins {
+        add(*ad, Role::Admin);
+    }
+    let g = Genesis {
+        chain_name: a.chain_name,
+        genesis_time_ms: now_ms(),
+        consensus: ConsensusConfig::RoundRobin(auditchain_consensus::RoundRobinConfig {
+            block_time_ms: a.block_time_ms,
+            max_empty_interval_ms: 10_000,
+            max_future_drift_ms: 5_000,
+            validators,
+        }),
+        accounts,
+        limits: Limits::default(),
+    };
+    g.validate()?;
+    std::fs::write(&a.out, g.to_json_pretty() + "\n")
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!("genesis {} written to {}", g.hash(), a.out.display());
+    Ok(())
+}
+
+async fn run_node(a: RunArgs) -> anyhow::Result<()> {
+    let cfg = match &a.config {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::default(),
+    };
+    let genesis_path = a
+        .genesis
+        .or(cfg.genesis)
+        .context("no genesis: pass --genesis or set `genesis` in the config file")?;
+    let data_dir = a
+        .data_dir
+        .or(cfg.data_dir)
+        .context("no data dir: pass --data-dir or set `data_dir` in the config file")?;
+    let key = a.key.or(cfg.key).map(|p| keyfile::read(&p)).transpose()?;
+    let mut rpc = cfg.rpc.unwrap_or_default();
+    if let Some(addr) = a.rpc_addr {
+        rpc.addr = addr;
+    }
+    let node = Node::start(NodeOptions {
+        genesis: load_genesis(&genesis_path)?,
+        data_dir: Some(data_dir),
+        key,
+        rpc,
+    })
+    .await?;
+    println!(
+        "auditchain node running; RPC {} (ws {})",
+        node.rpc_url(),
+        node.ws_url()
+    );
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    node.stop().await;
+    Ok(())
+}
+
+/// Keys, genesis and data of a dev chain in `dir`: created on first use, reused after.
+pub(crate) struct DevChain {
+    pub genesis: Genesis,
+    pub genesis_path: PathBuf,
+    pub validator: SecretKey,
+    pub writer: SecretKey,
+    pub writer_path: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+pub(crate) fn dev_chain(dir: &Path, block_time_ms: u64) -> anyhow::Result<DevChain> {
+    std::fs::create_dir_all(dir)?;
+    let vpath = dir.join("validator.key");
+    let wpath = dir.join("writer.key");
+    let gpath = dir.join("genesis.json");
+    if !gpath.exists() {
+        let v = SecretKey::generate();
+        let w = SecretKey::generate();
+        keyfile::write(&vpath, &v, true)?;
+        keyfile::write(&wpath, &w, true)?;
+        let g = Genesis {
+            chain_name: "dev".into(),
+            genesis_time_ms: now_ms(),
+            consensus: ConsensusConfig::RoundRobin(auditchain_consensus::RoundRobinConfig {
+                block_time_ms,
+                max_empty_interval_ms: 10_000,
+                max_future_drift_ms: 5_000,
+                validators: vec![v.public_key()],
+            }),
+            accounts: vec![
+                Account {
+                    public_key: v.public_key(),
+                    roles: vec![Role::Validator],
+                    balance: 0,
+                },
+                Account {
+                    public_key: w.public_key(),
+                    roles: vec![Role::Writer, Role::Admin],
+                    balance: 0,
+                },
+            ],
+            limits: Limits::default(),
+        };
+        std::fs::write(&gpath, g.to_json_pretty() + "\n")?;
+    }
+    Ok(DevChain {
+        genesis: load_genesis(&gpath)?,
+        genesis_path: gpath,
+        validator: keyfile::read(&vpath)?,
+        writer: keyfile::read(&wpath)?,
+        writer_path: wpath,
+        data_dir: dir.join("data"),
+    })
+}
+
+async fn dev(a: DevArgs) -> anyhow::Result<()> {
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("auditchain-dev-")
+                .tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let dc = dev_chain(&dir, a.block_time_ms)?;
+    let node = Node::start(NodeOptions {
+        genesis: dc.genesis,
+        data_dir: Some(dc.data_dir.clone()),
+        key: Some(dc.validator),
+        rpc: RpcConfig {
+            addr: a.rpc_addr,
+            ..RpcConfig::default()
+        },
+    })
+    .await?;
+    println!("rpc: {}", node.rpc_url());
+    println!("ws: {}", node.ws_url());
+    println!("writer key: {}", dc.writer_path.display());
+    println!("genesis: {}", dc.genesis_path.display());
+    println!("data dir: {}", dc.data_dir.display());
+    println!("chain id: {}", node.chain_id);
+    shutdown_signal().await;
+    node.stop().await;
+    Ok(())
+}
+
+async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
+    let key = keyfile::read(&a.key)?;
+    let c = client(&a.rpc.rpc)?;
+    let status = c
+        .node_status()
+        .await
+        .with_context(|| format!("contacting node at {}", a.rpc.rpc))?;
+    let data = a
+        .data
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .transpose()
+        .context("--data is not valid JSON")?;
+    let nonce = c.next_nonce(key.public_key()).await?;
+    let tx = sign_record(
+        status.chain_id,
+        &key,
+        nonce,
+        &a.event_type,
+        &a.entity,
+        data,
+        a.data_hash,
+    )?;
+    let r = c
+        .submit_and_wait(WireTx::from(tx), Some(a.timeout_ms))
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "id": r.tx_id, "height": r.header.height, "index": r.tx_index,
+            "seq": r.history_index, "status": "committed"
+        })
+    );
+    Ok(())
+}
+
+async fn trail(a: TrailArgs) -> anyhow::Result<()> {
+    let c = client(&a.rpc.rpc)?;
+    let mut q = TrailQuery {
+        entity: a.entity,
+        signer: a.signer,
+        event_type: a.event_type,
+        from_ms: a.from_ms,
+        to_ms: a.to_ms,
+        cursor: None,
+        limit: Some(a.page),
+    };
+    loop {
+        let page = c.get_trail(q.clone()).await?;
+        for e in &page.events {
+            println!("{}", serde_json::to_string(e)?);
+        }
+        match page.next_cursor {
+            Some(cur) => q.cursor = Some(cur),
+            None => break,
+        }
+    }
+    Ok(())
+}

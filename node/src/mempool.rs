@@ -1,0 +1,423 @@
+//! The mempool: transactions admitted but not yet committed.
+//!
+//! Bounded by count (`mempool_max_txs`), bytes (`mempool_max_bytes`) and per signer
+//! (`mempool_max_per_signer`, also the nonce window). Admission is explicit: every rejection
+//! is an [`AdmitError`], never a silent drop. Signatures are checked before admission (in
+//! batches, by the RPC backend); the mempool checks chain state: signer role, nonce, duplicates.
+//!
+//! Invariants: each signer has at most one transaction per nonce, every pending nonce is ≥ the
+//! signer's next committed nonce, and the byte and count totals equal the sums over entries.
+//! Owned by the chain actor only.
+
+use std::collections::{BTreeMap, HashMap};
+
+use auditchain_genesis::Limits;
+use auditchain_primitives::{Hash, PublicKey, Transaction};
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// Same id already pending.
+    #[error("already pending")]
+    DuplicatePending,
+    /// Same id already committed.
+    #[error("already committed")]
+    DuplicateCommitted,
+    /// Nonce below the signer's next expected nonce.
+    #[error("nonce {got} too low, expected {expected}")]
+    NonceTooLow {
+        /// Next expected nonce.
+        expected: u64,
+        /// Nonce given.
+        got: u64,
+    },
+    /// Nonce beyond the window.
+    #[error("nonce {got} too high, expected {expected}")]
+    NonceTooHigh {
+        /// Next expected nonce.
+        expected: u64,
+        /// Nonce given.
+        got: u64,
+        /// Window size.
+        window: u64,
+    },
+    /// Another pending transaction holds this nonce.
+    #[error("nonce {nonce} taken by {other}")]
+    NonceTaken {
+        /// The nonce.
+        nonce: u64,
+        /// The pending transaction.
+        other: Hash,
+    },
+    /// Mempool or signer quota full.
+    #[error("mempool full: {0}")]
+    Full(String),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    tx: Transaction,
+    size: usize,
+    arrival: u64,
+}
+
+/// The pending transactions of one node.
+#[derive(Debug)]
+pub struct Mempool {
+    limits: Limits,
+    entries: HashMap<Hash, Entry>,
+    by_signer: HashMap<PublicKey, BTreeMap<u64, Hash>>,
+    arrivals: BTreeMap<u64, Hash>,
+    next_arrival: u64,
+    bytes: usize,
+}
+
+impl Mempool {
+    /// An empty mempool with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            entries: HashMap::new(),
+            by_signer: HashMap::new(),
+            arrivals: BTreeMap::new(),
+            next_arrival: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Number of pending transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total pending bytes (body text + signature).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A pending transaction by id.
+    pub fn get(&self, id: &Hash) -> Option<&Transaction> {
+        self.entries.get(id).map(|e| &e.tx)
+    }
+
+    /// The next nonce `signer` should use given `committed_next`: one past the contiguous run of
+    /// pending nonces starting at `committed_next`.
+    pub fn next_nonce(&self, signer: &PublicKey, committed_next: u64) -> u64 {
+        let mut n = committed_next;
+        if let Some(m) = self.by_signer.get(signer) {
+            for (&nonce, _) in m.range(committed_next..) {
+                if nonce != n {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Admits `tx` with id `id`; `committed_next` is the signer's next committed nonce and
+    /// `committed` says whether the id is already in the chain. Errors: [`AdmitError`].
+    pub fn admit(
+        &mut self,
+        tx: Transaction,
+        id: Hash,
+        committed_next: u64,
+        committed: impl FnOnce() -> bool,
+    ) -> Result<(), AdmitError> {
+        if self.entries.contains_key(&id) {
+            return Err(AdmitError::DuplicatePending);
+        }
+        let nonce = tx.body().nonce;
+        if nonce < committed_next {
+            if committed() {
+                return Err(AdmitError::DuplicateCommitted);
+            }
+            return Err(AdmitError::NonceTooLow {
+                expected: committed_next,
+                got: nonce,
+            });
+        }
+        let window = u64::from(self.limits.mempool_max_per_signer);
+        if nonce >= committed_next.saturating_add(window) {
+            return Err(AdmitError::NonceTooHigh {
+                expected: committed_next,
+                got: nonce,
+                window,
+            });
+        }
+        let signer = *tx.signer();
+        let mine = self.by_signer.get(&signer);
+        if let Some(other) = mine.and_then(|m| m.get(&nonce)) {
+            return Err(AdmitError::NonceTaken {
+                nonce,
+                other: *other,
+            });
+        }
+        let pending = mine.map_or(0, BTreeMap::len);
+        if pending >= self.limits.mempool_max_per_signer as usize {
+            return Err(AdmitError::Full(format!(
+                "signer {signer} has {pending} pending transactions (limit {})",
+                self.limits.mempool_max_per_signer
+            )));
+        }
+        if self.entries.len() >= self.limits.mempool_max_txs as usize {
+            return Err(AdmitError::Full(format!(
+                "{} transactions pending (limit {})",
+                self.entries.len(),
+                self.limits.mempool_max_txs
+            )));
+        }
+        let size = tx.size_bytes();
+        if (self.bytes + size) as u64 > self.limits.mempool_max_bytes {
+            return Err(AdmitError::Full(format!(
+                "{} bytes pending (limit {})",
+                self.bytes, self.limits.mempool_max_bytes
+            )));
+        }
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        self.by_signer.entry(signer).or_default().insert(nonce, id);
+        self.arrivals.insert(arrival, id);
+        self.bytes += size;
+        self.entries.insert(id, Entry { tx, size, arrival });
+        Ok(())
+    }
+
+    /// Picks transactions for a block: in arrival order, each signer's transactions in nonce
+    /// order starting at its next committed nonce (`committed_next`), skipping gaps, up to
+    /// `max_txs` transactions and `max_bytes` bytes. Returns `(id, tx)` in block order.
+    pub fn select(
+        &self,
+        max_txs: usize,
+        max_bytes: u64,
+        mut committed_next: impl FnMut(&PublicKey) -> u64,
+    ) -> Vec<(Hash, Transaction)> {
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        let mut expected: HashMap<PublicKey, u64> = HashMap::new();
+        'outer: for id in self.arrivals.values() {
+            let Some(e) = self.entries.get(id) else {
+                continue;
+            };
+            let signer = *e.tx.signer();
+            let exp = *expected
+                .entry(signer)
+                .or_insert_with(|| committed_next(&signer));
+            if e.tx.body().nonce != exp {
+                continue;
+            }
+            // Take this transaction and the signer's consecutive successors already pending,
+            // so a signer's run is not split by arrival-order interleaving.
+            let Some(run) = self.by_signer.get(&signer) else {
+                continue;
+            };
+            let mut n = exp;
+            for (&nonce, rid) in run.range(exp..) {
+                if nonce != n || out.len() >= max_txs {
+                    break;
+                }
+                let Some(re) = self.entries.get(rid) else {
+                    break;
+                };
+                if bytes + re.size as u64 > max_bytes {
+                    break 'outer;
+                }
+                bytes += re.size as u64;
+                out.push((*rid, re.tx.clone()));
+                n += 1;
+            }
+            expected.insert(signer, n);
+            if out.len() >= max_txs {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Removes committed transactions, then drops any pending transaction whose nonce is now
+    /// below its signer's next committed nonce (it can never commit).
+    pub fn remove_committed(
+        &mut self,
+        ids: &[Hash],
+        mut committed_next: impl FnMut(&PublicKey) -> u64,
+    ) {
+        let mut touched = Vec::new();
+        for id in ids {
+            if let Some(e) = self.remove(id) {
+                touched.push(*e.tx.signer());
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for signer in touched {
+            let next = committed_next(&signer);
+            let stale: Vec<Hash> = self
+                .by_signer
+                .get(&signer)
+                .map(|m| m.range(..next).map(|(_, id)| *id).collect())
+                .unwrap_or_default();
+            for id in stale {
+                self.remove(&id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &Hash) -> Option<Entry> {
+        let e = self.entries.remove(id)?;
+        self.bytes -= e.size;
+        self.arrivals.remove(&e.arrival);
+        let signer = *e.tx.signer();
+        if let Some(m) = self.by_signer.get_mut(&signer) {
+            m.remove(&e.tx.body().nonce);
+            if m.is_empty() {
+                self.by_signer.remove(&signer);
+            }
+        }
+        Some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditchain_primitives::tx::{Payload, TxBody};
+    use auditchain_primitives::{SecretKey, sha256};
+
+    fn tx(key: &SecretKey, nonce: u64) -> (Hash, Transaction) {
+        let t = Transaction::sign(
+            TxBody {
+                chain_id: Hash([1; 32]),
+                signer: key.public_key(),
+                nonce,
+                timestamp_ms: 1,
+                payload: Payload::RecordEvent {
+                    event_type: "t".into(),
+                    entity_id: "e".into(),
+                    data: None,
+                    data_hash: sha256(b"x"),
+                },
+            },
+            key,
+        )
+        .unwrap();
+        (t.id(), t)
+    }
+
+    fn limits(per_signer: u32, total: u32) -> Limits {
+        Limits {
+            mempool_max_per_signer: per_signer,
+            mempool_max_txs: total,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn admission_rules() {
+        let k = SecretKey::from_seed(&[1; 32]);
+        let mut m = Mempool::new(limits(3, 10));
+        let (id0, t0) = tx(&k, 5);
+        m.admit(t0.clone(), id0, 5, || false).unwrap();
+        assert_eq!(
+            m.admit(t0.clone(), id0, 5, || false),
+            Err(AdmitError::DuplicatePending)
+        );
+        let (id4, t4) = tx(&k, 4);
+        assert_eq!(
+            m.admit(t4.clone(), id4, 5, || false),
+            Err(AdmitError::NonceTooLow {
+                expected: 5,
+                got: 4
+            })
+        );
+        assert_eq!(
+            m.admit(t4, id4, 5, || true),
+            Err(AdmitError::DuplicateCommitted)
+        );
+        let (id8, t8) = tx(&k, 8);
+        assert!(matches!(
+            m.admit(t8, id8, 5, || false),
+            Err(AdmitError::NonceTooHigh { .. })
+        ));
+        // same nonce, different tx (different timestamp)
+        let other = Transaction::sign(
+            TxBody {
+                timestamp_ms: 2,
+                ..t0.body().clone()
+            },
+            &k,
+        )
+        .unwrap();
+        assert_eq!(
+            m.admit(other.clone(), other.id(), 5, || false),
+            Err(AdmitError::NonceTaken {
+                nonce: 5,
+                other: id0
+            })
+        );
+        for n in [6, 7] {
+            let (i, t) = tx(&k, n);
+            m.admit(t, i, 5, || false).unwrap();
+        }
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.next_nonce(&k.public_key(), 5), 8);
+        let bytes = m.bytes();
+        m.remove_committed(&[id0], |_| 6);
+        assert_eq!(m.len(), 2);
+        assert!(m.bytes() < bytes);
+    }
+
+    #[test]
+    fn full_pool_and_signer_quota_are_explicit() {
+        let (a, b) = (
+            SecretKey::from_seed(&[1; 32]),
+            SecretKey::from_seed(&[2; 32]),
+        );
+        let mut m = Mempool::new(limits(2, 3));
+        for n in 0..2 {
+            let (i, t) = tx(&a, n);
+            m.admit(t, i, 0, || false).unwrap();
+        }
+        // the window is also 2, so nonce 2 is "too high" rather than over quota
+        let (i, t) = tx(&a, 2);
+        assert!(matches!(
+            m.admit(t, i, 0, || false),
+            Err(AdmitError::NonceTooHigh { .. })
+        ));
+        let (i, t) = tx(&b, 0);
+        m.admit(t, i, 0, || false).unwrap();
+        let (i, t) = tx(&b, 1);
+        assert!(matches!(
+            m.admit(t, i, 0, || false),
+            Err(AdmitError::Full(_))
+        ));
+    }
+
+    #[test]
+    fn select_keeps_nonce_order_and_skips_gaps() {
+        let (a, b) = (
+            SecretKey::from_seed(&[1; 32]),
+            SecretKey::from_seed(&[2; 32]),
+        );
+        let mut m = Mempool::new(limits(100, 100));
+        // arrival order: a1, b0, a0, a3 (gap at a2), b1
+        for (k, n) in [(&a, 1), (&b, 0), (&a, 0), (&a, 3), (&b, 1)] {
+            let (i, t) = tx(k, n);
+            m.admit(t, i, 0, || false).unwrap();
+        }
+        let picked: Vec<(PublicKey, u64)> = m
+            .select(100, u64::MAX, |_| 0)
+            .iter()
+            .map(|(_, t)| (*t.signer(), t.body().nonce))
+            .collect();
+        let (pa, pb) = (a.public_key(), b.public_key());
+        assert_eq!(picked, vec![(pb, 0), (pb, 1), (pa, 0), (pa, 1)]);
+        assert_eq!(m.select(3, u64::MAX, |_| 0).len(), 3);
+        let one = m.select(100, 1, |_| 0);
+        assert!(one.is_empty(), "byte limit respected");
+    }
+}

@@ -1,0 +1,131 @@
+//! Wiring: storage → chain actor → RPC server, and an orderly stop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use auditchain_genesis::Genesis;
+use auditchain_primitives::{Hash, SecretKey};
+use auditchain_rpc::RpcConfig;
+use auditchain_rpc::ServerHandle;
+use auditchain_storage::{ChainStore, MemKv, SledKv, Store};
+use tokio::sync::{broadcast, watch};
+
+use crate::backend::NodeBackend;
+use crate::chain::{self, ChainHandle};
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    /// sled data directory; `None` keeps everything in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    /// This node's validator key; `None` runs an observer that never proposes.
+    pub key: Option<SecretKey>,
+    /// RPC listener and limits.
+    pub rpc: RpcConfig,
+}
+
+/// A running node.
+pub struct Node {
+    /// The bound RPC address (HTTP and WebSocket).
+    pub rpc_addr: SocketAddr,
+    /// The chain id (genesis hash).
+    pub chain_id: Hash,
+    /// Read access to storage.
+    pub store: Arc<dyn ChainStore>,
+    /// The chain actor.
+    pub chain: ChainHandle,
+    shutdown: watch::Sender<bool>,
+    actor: Option<std::thread::JoinHandle<()>>,
+    rpc: ServerHandle,
+}
+
+/// Opens the store for `data_dir` (sled) or in memory.
+pub fn open_store(data_dir: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn ChainStore>> {
+    Ok(match data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data dir {}", dir.display()))?;
+            Arc::new(Store::new(SledKv::open(dir)?))
+        }
+        None => Arc::new(Store::new(MemKv::default())),
+    })
+}
+
+impl Node {
+    /// Opens storage (checking the stored head), starts the chain actor and the RPC server.
+    /// Errors: another chain's data dir, a damaged head, a key outside the validator set, a
+    /// busy RPC address.
+    pub async fn start(opts: NodeOptions) -> anyhow::Result<Node> {
+        let genesis = Arc::new(opts.genesis);
+        if let Some(k) = &opts.key {
+            if !genesis.validators().contains(&k.public_key()) {
+                bail!(
+                    "key {} is not in the genesis validator set; start without --key to observe",
+                    k.public_key()
+                );
+            }
+        }
+        let store = open_store(opts.data_dir.as_deref())?;
+        let start = chain::open_chain(&*store, &genesis)?;
+        tracing::info!(
+            chain = %genesis.hash(),
+            height = start.head.height,
+            "chain opened"
+        );
+        let (heads, _) = broadcast::channel(256);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let validator = opts.key.as_ref().map(SecretKey::public_key);
+        let (handle, actor) = chain::spawn(
+            Arc::clone(&store),
+            Arc::clone(&genesis),
+            start,
+            opts.key,
+            heads.clone(),
+            shutdown_rx,
+        )?;
+        let backend = NodeBackend::new(
+            Arc::clone(&store),
+            handle.clone(),
+            Arc::clone(&genesis),
+            heads,
+            validator,
+        );
+        let (rpc_addr, rpc) = auditchain_rpc::start(&opts.rpc, Arc::new(backend))
+            .await
+            .with_context(|| format!("starting RPC on {}", opts.rpc.addr))?;
+        tracing::info!(%rpc_addr, "RPC listening (HTTP and WebSocket)");
+        Ok(Node {
+            rpc_addr,
+            chain_id: genesis.hash(),
+            store,
+            chain: handle,
+            shutdown,
+            actor: Some(actor),
+            rpc,
+        })
+    }
+
+    /// `http://ADDR`.
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+
+    /// `ws://ADDR`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.rpc_addr)
+    }
+
+    /// Stops the RPC server, then the chain actor (which finishes any block it is committing).
+    pub async fn stop(mut self) {
+        let _ = self.rpc.stop();
+        self.rpc.clone().stopped().await;
+        let _ = self.shutdown.send(true);
+        if let Some(j) = self.actor.take() {
+            let _ = tokio::task::spawn_blocking(move || j.join()).await;
+        }
+    }
+}

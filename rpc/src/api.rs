@@ -1,0 +1,98 @@
+//! The method list. `jsonrpsee` generates `AuditChainApiServer` (implemented in
+//! [`crate::server`]) and the typed client `AuditChainApiClient` used by the CLI and tests.
+//! Method names follow `namespace_method`; docs/rpc.md documents each.
+
+use auditchain_primitives::tx::WireTx;
+use auditchain_primitives::{Hash, PublicKey, Receipt};
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
+use jsonrpsee::proc_macros::rpc;
+use serde_json::Value;
+
+use crate::types::*;
+
+/// The auditchain JSON-RPC API.
+#[rpc(server, client)]
+pub trait AuditChainApi {
+    /// Submits one signed transaction; returns its id once admitted to the mempool.
+    #[method(name = "audit_submit")]
+    async fn submit(&self, tx: WireTx) -> RpcResult<Hash>;
+
+    /// Submits up to 10,000 transactions; one outcome per transaction, in order. Signatures are
+    /// verified as one batch.
+    #[method(name = "audit_submitBatch")]
+    async fn submit_batch(&self, txs: Vec<WireTx>) -> RpcResult<Vec<SubmitOutcome>>;
+
+    /// Submits and waits up to `timeout_ms` (default 10,000, max 120,000) for the commit;
+    /// returns the receipt.
+    #[method(name = "audit_submitAndWait")]
+    async fn submit_and_wait(&self, tx: WireTx, timeout_ms: Option<u64>) -> RpcResult<Receipt>;
+
+    /// The next nonce `signer` should use: its next committed nonce plus its contiguous
+    /// pending transactions.
+    #[method(name = "audit_nextNonce")]
+    async fn next_nonce(&self, signer: PublicKey) -> RpcResult<u64>;
+
+    /// Status (pending or committed with position) of a transaction.
+    #[method(name = "audit_getTransaction")]
+    async fn get_transaction(&self, id: Hash) -> RpcResult<TxStatusView>;
+
+    /// A page of events matching a filter, in chain order, with a cursor.
+    #[method(name = "audit_getTrail")]
+    async fn get_trail(&self, query: TrailQuery) -> RpcResult<TrailPage>;
+
+    /// The receipt of a committed transaction (offline-verifiable).
+    #[method(name = "audit_getProof")]
+    async fn get_proof(&self, id: Hash) -> RpcResult<Receipt>;
+
+    /// Whether `data` is what was recorded in transaction `id` (canonical SHA-256 comparison).
+    #[method(name = "audit_verifyRecord")]
+    async fn verify_record(&self, id: Hash, data: Value) -> RpcResult<VerifyRecordView>;
+
+    /// Every anchoring of a file hash.
+    #[method(name = "evidence_verify")]
+    async fn evidence_verify(&self, sha256: Hash) -> RpcResult<EvidenceVerifyView>;
+
+    /// The head block summary.
+    #[method(name = "chain_getHead")]
+    async fn get_head(&self) -> RpcResult<HeadView>;
+
+    /// A block by height (`null` above the head); `full` includes transactions.
+    #[method(name = "chain_getBlockByHeight")]
+    async fn get_block_by_height(
+        &self,
+        height: u64,
+        full: Option<bool>,
+    ) -> RpcResult<Option<BlockView>>;
+
+    /// A block by hash (`null` if unknown); `full` includes transactions.
+    #[method(name = "chain_getBlockByHash")]
+    async fn get_block_by_hash(
+        &self,
+        hash: Hash,
+        full: Option<bool>,
+    ) -> RpcResult<Option<BlockView>>;
+
+    /// Blocks `from..=to` (at most 100, clipped at the head), without transactions.
+    #[method(name = "chain_getBlocks")]
+    async fn get_blocks(&self, from: u64, to: u64) -> RpcResult<Vec<BlockView>>;
+
+    /// Chain statistics.
+    #[method(name = "chain_getStats")]
+    async fn get_stats(&self) -> RpcResult<StatsView>;
+
+    /// The genesis document (with defaults filled in).
+    #[method(name = "chain_getGenesis")]
+    async fn get_genesis(&self) -> RpcResult<Value>;
+
+    /// Node status.
+    #[method(name = "node_status")]
+    async fn node_status(&self) -> RpcResult<NodeStatus>;
+
+    /// Node health.
+    #[method(name = "node_health")]
+    async fn node_health(&self) -> RpcResult<HealthView>;
+
+    /// New heads (WebSocket only), as `chain_newHead` notifications.
+    #[subscription(name = "chain_subscribeNewHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeNewHeads", item = HeadView)]
+    async fn subscribe_new_heads(&self) -> SubscriptionResult;
+}
