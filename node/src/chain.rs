@@ -208,6 +208,8 @@ struct Actor {
     frontier: Frontier,
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<u64>>>>,
     heads: broadcast::Sender<HeadView>,
+    /// Engine outputs not yet acted on (every `on_input` may produce some).
+    outbox: Vec<Output>,
 }
 
 /// Starts the chain actor on its own thread. Returns its handle and the thread's join handle;
@@ -239,6 +241,7 @@ pub fn spawn(
         engine,
         waiters: HashMap::new(),
         heads,
+        outbox: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -315,14 +318,19 @@ impl Actor {
         }
     }
 
+    fn feed(&mut self, input: Input) {
+        let out = self.engine.on_input(input, now_ms());
+        self.outbox.extend(out);
+    }
+
+    /// Acts on engine outputs until there are none (at most a few blocks per call, so commands
+    /// are not starved).
     fn drive(&mut self) {
-        let outputs = self.engine.on_input(
-            Input::Pending {
-                txs: self.mempool.len(),
-            },
-            now_ms(),
-        );
-        for out in outputs {
+        self.feed(Input::Pending {
+            txs: self.mempool.len(),
+        });
+        for _ in 0..4 {
+            let Some(out) = self.outbox.pop() else { break };
             match out {
                 Output::Propose {
                     height,
@@ -332,21 +340,22 @@ impl Actor {
                     if let Err(e) = self.propose(height, round, timestamp_ms) {
                         tracing::error!(height, error = %format!("{e:#}"), "proposal failed; will retry");
                         // let the engine propose again at this height
-                        self.engine.on_input(
-                            Input::NewHead {
-                                height: self.head.height,
-                                timestamp_ms: self.head.timestamp_ms,
-                            },
-                            now_ms(),
-                        );
+                        self.feed(Input::NewHead {
+                            height: self.head.height,
+                            timestamp_ms: self.head.timestamp_ms,
+                        });
                     }
                 }
             }
+            self.feed(Input::Pending {
+                txs: self.mempool.len(),
+            });
         }
     }
 
     fn propose(&mut self, height: u64, round: u32, timestamp_ms: u64) -> anyhow::Result<()> {
         let key = self.key.clone().context("not a validator")?;
+        let t0 = std::time::Instant::now();
         let l = &self.genesis.limits;
         let store = Arc::clone(&self.store);
         let mut picked = self
@@ -397,12 +406,14 @@ impl Actor {
         };
         let block = Block::seal_with(header, txs, &key);
         let hash = block.hash();
+        let built = std::time::Instant::now();
         store.commit_block(BlockCommit {
             block: &block,
             hash,
             tx_ids: &ids,
             history_nodes: &nodes,
         })?;
+        let committed = std::time::Instant::now();
         // Durable: now tell everyone.
         self.frontier = frontier;
         self.head = block.header;
@@ -424,14 +435,18 @@ impl Actor {
             });
         }
         let _ = self.heads.send(HeadView::of(&self.head));
-        self.engine.on_input(
-            Input::NewHead {
-                height,
-                timestamp_ms,
-            },
-            now_ms(),
+        self.feed(Input::NewHead {
+            height,
+            timestamp_ms,
+        });
+        tracing::info!(
+            height,
+            txs = ids.len(),
+            %hash,
+            build_ms = built.duration_since(t0).as_millis() as u64,
+            commit_ms = committed.duration_since(built).as_millis() as u64,
+            "committed block"
         );
-        tracing::info!(height, txs = ids.len(), %hash, "committed block");
         Ok(())
     }
 }

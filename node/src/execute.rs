@@ -35,11 +35,7 @@ pub fn check_tx(genesis: &Genesis, chain_id: &Hash, tx: &Transaction) -> Result<
             limit: u64::from(l.max_tx_bytes),
         });
     }
-    let data = tx
-        .body()
-        .payload
-        .data_bytes()
-        .map_err(|e| RpcError::InvalidTransaction(e.to_string()))? as u64;
+    let data = tx.data_bytes() as u64;
     if data > u64::from(l.max_data_bytes) {
         return Err(RpcError::TooLarge {
             field: "body.payload.data".into(),

@@ -317,12 +317,16 @@ pub fn signing_preimage(chain_id: &Hash, body_text: &str) -> Vec<u8> {
 
 /// A signed transaction whose body is known to be canonical and valid. The signature is *not*
 /// checked on construction (it is checked in batches by whoever admits the transaction).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "WireTx", into = "WireTx")]
-pub struct Transaction {
+/// Cheap to clone (shared). Serialises exactly as [`WireTx`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction(std::sync::Arc<TxInner>);
+
+#[derive(Debug, PartialEq)]
+struct TxInner {
     body: TxBody,
     body_text: String,
     signature: Signature,
+    data_bytes: usize,
 }
 
 /// The wire form of a [`Transaction`]: the canonical body text and the signature.
@@ -335,23 +339,35 @@ pub struct WireTx {
     pub signature: Signature,
 }
 
+impl Serialize for Transaction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("WireTx", 2)?;
+        st.serialize_field("body", &self.0.body_text)?;
+        st.serialize_field("signature", &self.0.signature)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Transaction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Transaction::try_from(WireTx::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl TryFrom<WireTx> for Transaction {
     type Error = TxError;
     fn try_from(w: WireTx) -> Result<Self, TxError> {
         let body = TxBody::parse_canonical(&w.body)?;
-        Ok(Transaction {
-            body,
-            body_text: w.body,
-            signature: w.signature,
-        })
+        Ok(Transaction::new(body, w.body, w.signature))
     }
 }
 
 impl From<Transaction> for WireTx {
     fn from(t: Transaction) -> Self {
         WireTx {
-            body: t.body_text,
-            signature: t.signature,
+            body: t.0.body_text.clone(),
+            signature: t.0.signature,
         }
     }
 }
@@ -363,66 +379,83 @@ impl Transaction {
         body.validate()?;
         let body_text = canonical_json(&body)?;
         let signature = key.sign(&signing_preimage(&body.chain_id, &body_text));
-        Ok(Transaction {
+        Ok(Transaction::new(body, body_text, signature))
+    }
+
+    fn new(body: TxBody, body_text: String, signature: Signature) -> Self {
+        // The canonical data text is a substring of the canonical body, so its length is
+        // computed once here rather than on every limit check.
+        let data_bytes = body.payload.data_bytes().unwrap_or(usize::MAX);
+        Transaction(std::sync::Arc::new(TxInner {
             body,
             body_text,
             signature,
-        })
+            data_bytes,
+        }))
+    }
+
+    /// Size in bytes of the canonical `data` of a record (0 if absent): what `max_data_bytes`
+    /// limits.
+    pub fn data_bytes(&self) -> usize {
+        self.0.data_bytes
     }
 
     /// The parsed body.
     pub fn body(&self) -> &TxBody {
-        &self.body
+        &self.0.body
     }
 
     /// The canonical body text (what was signed, after the domain tag and chain id).
     pub fn body_text(&self) -> &str {
-        &self.body_text
+        &self.0.body_text
     }
 
     /// The signature.
     pub fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     /// The signer.
     pub fn signer(&self) -> &PublicKey {
-        &self.body.signer
+        &self.0.body.signer
     }
 
     /// Encoded size in bytes as counted against `max_tx_bytes`: body text plus 64 signature bytes.
     pub fn size_bytes(&self) -> usize {
-        self.body_text.len() + Signature::LEN
+        self.0.body_text.len() + Signature::LEN
     }
 
     /// The chain the transaction is for.
     pub fn chain_id(&self) -> &Hash {
-        &self.body.chain_id
+        &self.0.body.chain_id
     }
 
     /// The signing preimage: [`TX_DOMAIN`] ‖ `chain_id` ‖ body text.
     pub fn preimage(&self) -> Vec<u8> {
-        signing_preimage(&self.body.chain_id, &self.body_text)
+        signing_preimage(&self.0.body.chain_id, &self.0.body_text)
     }
 
     /// The transaction id: SHA-256(preimage). Independent of the signature bytes.
     pub fn id(&self) -> Hash {
-        sha256_parts(&[TX_DOMAIN, &self.body.chain_id.0, self.body_text.as_bytes()])
+        sha256_parts(&[
+            TX_DOMAIN,
+            &self.0.body.chain_id.0,
+            self.0.body_text.as_bytes(),
+        ])
     }
 
     /// Verifies the signature (ZIP-215). Errors: [`TxError::Signature`].
     pub fn verify(&self) -> Result<(), TxError> {
         Ok(verify(
-            &self.body.signer,
+            &self.0.body.signer,
             &self.preimage(),
-            &self.signature,
+            &self.0.signature,
         )?)
     }
 
     /// Replaces the signature (tests and tooling only; the result may not verify).
-    pub fn with_signature(mut self, signature: Signature) -> Self {
-        self.signature = signature;
-        self
+    pub fn with_signature(&self, signature: Signature) -> Self {
+        Transaction::new(self.0.body.clone(), self.0.body_text.clone(), signature)
     }
 }
 
@@ -431,7 +464,7 @@ impl Transaction {
 pub fn verify_transactions(txs: &[&Transaction]) -> Vec<Result<(), TxError>> {
     let items: Vec<_> = txs
         .iter()
-        .map(|t| (t.body.signer, t.preimage(), t.signature))
+        .map(|t| (t.0.body.signer, t.preimage(), t.0.signature))
         .collect();
     crate::keys::verify_batch(&items)
         .into_iter()

@@ -8,17 +8,26 @@
 //! | `B`    | block hash                            | height u64                 |
 //! | `X`    | seq u64                               | [`crate::StoredTx`]        |
 //! | `I`    | tx id                                 | seq u64                    |
-//! | `E`    | u16 len ‖ entity ‖ seq u64            | empty                      |
-//! | `S`    | signer ‖ seq u64                      | empty                      |
-//! | `T`    | u8 len ‖ event type ‖ seq u64         | empty                      |
-//! | `V`    | evidence sha256 ‖ seq u64             | empty                      |
+//! | `E`    | u16 len ‖ entity ‖ last seq u64       | posting list               |
+//! | `S`    | signer ‖ last seq u64                 | posting list               |
+//! | `T`    | u8 len ‖ event type ‖ last seq u64    | posting list               |
+//! | `V`    | evidence sha256 ‖ last seq u64        | posting list               |
 //! | `N`    | signer                                | next nonce u64             |
-//! | `R`    | level u8 ‖ index u64                  | history node hash          |
+//! | `R`    | level u8 ‖ index u64 (level ≥ 4)      | history node hash          |
 //! | `C`    | event type                            | count u64                  |
+//!
+//! A posting list holds, for one block and one index key, the ascending sequence numbers of
+//! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
+//! scan from `seq` starts at the first list that can contain it. One entry per block and key
+//! keeps sled writes per transaction low (the dominant ingest cost). History nodes below
+//! [`MIN_STORED_LEVEL`] are recomputed from at most 15 transaction ids when needed.
 
 use auditchain_primitives::{Hash, PublicKey};
 
 use crate::IndexKey;
+
+/// Lowest history-tree level that is stored; lower nodes are recomputed from tx ids.
+pub const MIN_STORED_LEVEL: u32 = 4;
 
 /// Metadata key: the chain id.
 pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
@@ -87,7 +96,7 @@ pub fn index_prefix(index: &IndexKey) -> Vec<u8> {
     }
 }
 
-/// An index entry key.
+/// A posting-list key: the index prefix and the list's last (or a bound) sequence number.
 pub fn index_entry(index: &IndexKey, seq: u64) -> Vec<u8> {
     let mut k = index_prefix(index);
     k.extend_from_slice(&seq.to_be_bytes());

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::{decode, encode};
 use auditchain_primitives::tx::Payload;
-use auditchain_primitives::{Block, Hash, PublicKey};
+use auditchain_primitives::{Block, Hash, PublicKey, merkle};
 
 use crate::kv::{Kv, Write};
 use crate::{BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, keys};
@@ -189,9 +189,26 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn history_node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
-        let k = keys::history_node(level, index);
-        let v = self.kv.get(&k)?;
-        self.hash_from(&k, v)
+        if level >= keys::MIN_STORED_LEVEL {
+            let k = keys::history_node(level, index);
+            let v = self.kv.get(&k)?;
+            return self.hash_from(&k, v);
+        }
+        let first = index << level;
+        let n = 1u64 << level;
+        let rows = self
+            .kv
+            .scan(&keys::tx(first), &keys::tx(first + n), n as usize)?;
+        if rows.len() as u64 != n {
+            return Ok(None);
+        }
+        let mut leaves = Vec::with_capacity(rows.len());
+        for (i, (_, v)) in rows.iter().enumerate() {
+            let st: StoredTx =
+                decode(v).map_err(corrupt(format!("transaction seq {}", first + i as u64)))?;
+            leaves.push(merkle::leaf_hash(&st.tx.id().0));
+        }
+        Ok(Some(merkle::root(&leaves)))
     }
 
     fn scan(
@@ -201,17 +218,48 @@ impl<K: Kv> ChainStore for Store<K> {
         to_seq: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StorageError> {
-        if from_seq >= to_seq {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        if from_seq >= to_seq || limit == 0 {
+            return Ok(out);
         }
-        let from = keys::index_entry(index, from_seq);
-        let to = keys::index_entry(index, to_seq);
-        let plen = from.len() - 8;
-        self.kv
-            .scan(&from, &to, limit)?
-            .into_iter()
-            .map(|(k, _)| u64_of(&k[plen..], "index entry"))
-            .collect()
+        let mut start = keys::index_entry(index, from_seq);
+        let mut end = keys::index_prefix(index);
+        end.extend_from_slice(&[0xff; 9]);
+        let plen = start.len() - 8;
+        loop {
+            let rows = self.kv.scan(&start, &end, 64)?;
+            let Some((last_key, _)) = rows.last() else {
+                return Ok(out);
+            };
+            let last = u64_of(&last_key[plen..], "posting key")?;
+            for (k, v) in &rows {
+                if v.len() % 8 != 0 {
+                    return Err(StorageError::Corrupt {
+                        what: format!(
+                            "posting list {}: length {}",
+                            String::from_utf8_lossy(k),
+                            v.len()
+                        ),
+                    });
+                }
+                for c in v.chunks_exact(8) {
+                    let seq = u64_of(c, "posting entry")?;
+                    if seq >= to_seq {
+                        return Ok(out);
+                    }
+                    if seq >= from_seq {
+                        out.push(seq);
+                        if out.len() == limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+            if last == u64::MAX {
+                return Ok(out);
+            }
+            start = keys::index_entry(index, last + 1);
+        }
     }
 
     fn event_type_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
@@ -240,6 +288,7 @@ impl<K: Kv> ChainStore for Store<K> {
         let mut w: Vec<Write> = Vec::with_capacity(c.block.txs.len() * 6 + 8);
         let mut nonces: BTreeMap<PublicKey, u64> = BTreeMap::new();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut postings: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for (i, (tx, id)) in c.block.txs.iter().zip(c.tx_ids).enumerate() {
             let seq = first_seq + i as u64;
             let body = tx.body();
@@ -259,7 +308,10 @@ impl<K: Kv> ChainStore for Store<K> {
                 idx.push(IndexKey::Evidence(*sha256));
             }
             for k in &idx {
-                w.push((keys::index_entry(k, seq), Some(Vec::new())));
+                postings
+                    .entry(keys::index_prefix(k))
+                    .or_default()
+                    .extend_from_slice(&seq.to_be_bytes());
             }
             nonces.insert(body.signer, body.nonce + 1);
             *counts.entry(body.payload.event_type()).or_default() += 1;
@@ -277,7 +329,15 @@ impl<K: Kv> ChainStore for Store<K> {
                 .unwrap_or(0);
             w.push((key, Some((old + n).to_be_bytes().to_vec())));
         }
-        for n in c.history_nodes {
+        for (mut key, list) in postings {
+            key.extend_from_slice(&list[list.len() - 8..]);
+            w.push((key, Some(list)));
+        }
+        for n in c
+            .history_nodes
+            .iter()
+            .filter(|n| n.level >= keys::MIN_STORED_LEVEL)
+        {
             w.push((
                 keys::history_node(n.level, n.index),
                 Some(n.hash.0.to_vec()),

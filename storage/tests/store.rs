@@ -182,6 +182,60 @@ fn exercise<K: Kv>(store: &Store<K>) {
         merkle::range_root(&Src(store), 0, 3).unwrap(),
         b1.header.history_root
     );
+
+    // grow past the stored levels (>= 16 leaves) across several blocks
+    let mut parent = b2.header.clone();
+    let mut nonce_a = 2;
+    for _ in 0..3 {
+        let txs = (0..12)
+            .map(|i| {
+                nonce_a += 1;
+                tx(
+                    chain,
+                    &a,
+                    nonce_a - 1,
+                    if i % 3 == 0 { "host1" } else { "host3" },
+                    "login",
+                )
+            })
+            .collect();
+        parent = commit(store, &mut f, &parent, txs).header;
+    }
+    assert_eq!(store.head_height().unwrap(), Some(5));
+    assert_eq!(parent.history_size, 40);
+    for size in [16, 17, 31, 32, 33, 40] {
+        let leaves: Vec<Hash> = (0..size)
+            .map(|s| merkle::leaf_hash(&store.tx_at(s).unwrap().unwrap().tx.id().0))
+            .collect();
+        assert_eq!(
+            merkle::range_root(&Src(store), 0, size).unwrap(),
+            merkle::root(&leaves),
+            "size {size}"
+        );
+    }
+    assert_eq!(
+        merkle::range_root(&Src(store), 0, 40).unwrap(),
+        parent.history_root
+    );
+    let all_host1 = store.scan(&e, 0, u64::MAX, 100).unwrap();
+    assert_eq!(
+        all_host1,
+        vec![0, 2, 3, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37]
+    );
+    // pages across posting lists never skip or repeat
+    let mut paged = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = store.scan(&e, from, u64::MAX, 4).unwrap();
+        let Some(&last) = page.last() else { break };
+        paged.extend(page);
+        from = last + 1;
+    }
+    assert_eq!(paged, all_host1);
+    assert_eq!(
+        store.scan(&e, 5, 29, 100).unwrap(),
+        vec![7, 10, 13, 16, 19, 22, 25, 28]
+    );
 }
 
 #[test]
@@ -197,7 +251,7 @@ fn sled_store_persists_across_reopen() {
         exercise(&s);
     }
     let s = Store::new(SledKv::open(dir.path()).unwrap());
-    assert_eq!(s.head_height().unwrap(), Some(2));
+    assert_eq!(s.head_height().unwrap(), Some(5));
     assert_eq!(s.block(1).unwrap().unwrap().txs.len(), 3);
     assert!(matches!(
         s.init(&genesis(9), "{}"),
