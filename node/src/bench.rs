@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
 use auditchain_primitives::keys::{verify, verify_batch};
-use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::{PublicKey, SecretKey, Signature};
+use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -190,11 +190,11 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         a.events, a.signers, sig.cores
     );
     let writers = Arc::new(writers);
-    let signed: Vec<WireTx> = {
+    let signed: Vec<TxParam> = {
         let n = a.events;
         let k = a.signers;
         let w = Arc::clone(&writers);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<WireTx>> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<TxParam>> {
             let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
             let per = n.div_ceil(cores);
             std::thread::scope(|s| {
@@ -206,7 +206,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
                                 .map(|i| {
                                     let data = json!({"ip": format!("10.0.{}.{}", (i / 256) % 256, i % 256), "user": "root", "port": 22, "seq": i});
                                     sign_record(chain_id, &w[i % k], (i / k) as u64, "ssh_auth_failure", &format!("host-{}", i % 64), Some(data), None)
-                                        .map(WireTx::from)
+                                        .map(|t| TxParam::from(&t))
                                 })
                                 .collect::<anyhow::Result<Vec<_>>>()
                         })
@@ -240,9 +240,9 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         "submitting over JSON-RPC to {url} ({} per batch, {} in flight)…",
         a.batch, a.inflight
     );
-    let batches: Vec<Vec<WireTx>> = signed.chunks(a.batch).map(<[WireTx]>::to_vec).collect();
+    let batches: Vec<Vec<TxParam>> = signed.chunks(a.batch).map(<[TxParam]>::to_vec).collect();
     let lanes = a.inflight;
-    let mut lane_batches: Vec<Vec<Vec<WireTx>>> = vec![Vec::new(); lanes];
+    let mut lane_batches: Vec<Vec<Vec<TxParam>>> = vec![Vec::new(); lanes];
     for (i, b) in batches.into_iter().enumerate() {
         lane_batches[i % lanes].push(b);
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
-use auditchain_primitives::tx::{Payload, TxBody, WireTx, data_hash};
+use auditchain_primitives::tx::{Payload, TxBody, data_hash};
 use auditchain_primitives::{Hash, PublicKey, Receipt, SecretKey, Transaction};
 use auditchain_rpc::types::TrailQuery;
 use auditchain_rpc::{AuditChainApiClient, HttpClient, RpcConfig};
@@ -574,9 +574,7 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         data,
         a.data_hash,
     )?;
-    let r = c
-        .submit_and_wait(WireTx::from(tx), Some(a.timeout_ms))
-        .await?;
+    let r = c.submit_and_wait((&tx).into(), Some(a.timeout_ms)).await?;
     println!(
         "{}",
         serde_json::json!({

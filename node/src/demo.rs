@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use auditchain_primitives::tx::WireTx;
+use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
@@ -81,7 +81,7 @@ async fn drive(node: &Node, dc: &crate::cli::DevChain, events: usize) -> anyhow:
     let mut txs = Vec::with_capacity(events);
     for i in 0..events {
         let (ty, entity, data) = sample(i);
-        txs.push(WireTx::from(sign_record(
+        txs.push(TxParam::from(&sign_record(
             node.chain_id,
             &dc.writer,
             i as u64,

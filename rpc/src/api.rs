@@ -2,7 +2,6 @@
 //! [`crate::server`]) and the typed client `AuditChainApiClient` used by the CLI and tests.
 //! Method names follow `namespace_method`; docs/rpc.md documents each.
 
-use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::{Hash, PublicKey, Receipt};
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -15,17 +14,17 @@ use crate::types::*;
 pub trait AuditChainApi {
     /// Submits one signed transaction; returns its id once admitted to the mempool.
     #[method(name = "audit_submit")]
-    async fn submit(&self, tx: WireTx) -> RpcResult<Hash>;
+    async fn submit(&self, tx: TxParam) -> RpcResult<Hash>;
 
     /// Submits up to 10,000 transactions; one outcome per transaction, in order. Signatures are
     /// verified as one batch.
     #[method(name = "audit_submitBatch")]
-    async fn submit_batch(&self, txs: Vec<WireTx>) -> RpcResult<Vec<SubmitOutcome>>;
+    async fn submit_batch(&self, txs: Vec<TxParam>) -> RpcResult<Vec<SubmitOutcome>>;
 
     /// Submits and waits up to `timeout_ms` (default 10,000, max 120,000) for the commit;
     /// returns the receipt.
     #[method(name = "audit_submitAndWait")]
-    async fn submit_and_wait(&self, tx: WireTx, timeout_ms: Option<u64>) -> RpcResult<Receipt>;
+    async fn submit_and_wait(&self, tx: TxParam, timeout_ms: Option<u64>) -> RpcResult<Receipt>;
 
     /// The next nonce `signer` should use: its next committed nonce plus its contiguous
     /// pending transactions.

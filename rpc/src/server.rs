@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::{Hash, PublicKey, Receipt};
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::server::{
@@ -66,14 +65,15 @@ fn ok<T>(r: Result<T, RpcError>) -> RpcResult<T> {
 
 #[async_trait]
 impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
-    async fn submit(&self, tx: WireTx) -> RpcResult<Hash> {
+    async fn submit(&self, tx: TxParam) -> RpcResult<Hash> {
+        let tx = tx.parse("tx")?;
         let mut out = self.backend.submit(vec![tx]).await;
         ok(out
             .pop()
             .unwrap_or_else(|| Err(RpcError::Unavailable("no result".into()))))
     }
 
-    async fn submit_batch(&self, txs: Vec<WireTx>) -> RpcResult<Vec<SubmitOutcome>> {
+    async fn submit_batch(&self, txs: Vec<TxParam>) -> RpcResult<Vec<SubmitOutcome>> {
         if txs.len() > MAX_SUBMIT_BATCH {
             return ok(Err(RpcError::params(
                 "txs",
@@ -83,9 +83,25 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
                 ),
             )));
         }
-        let results = self.backend.submit(txs).await;
+        // Items that do not even parse get their error in place; the rest go to the backend.
+        let mut results: Vec<Option<Result<Hash, RpcError>>> = Vec::with_capacity(txs.len());
+        let mut good = Vec::with_capacity(txs.len());
+        for (i, t) in txs.into_iter().enumerate() {
+            match t.parse(&format!("txs[{i}]")) {
+                Ok(w) => {
+                    results.push(None);
+                    good.push(w);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut admitted = self.backend.submit(good).await.into_iter();
         Ok(results
             .into_iter()
+            .map(|r| {
+                r.or_else(|| admitted.next())
+                    .unwrap_or_else(|| Err(RpcError::Unavailable("no result".into())))
+            })
             .map(|r| match r {
                 Ok(id) => SubmitOutcome {
                     id: Some(id),
@@ -102,7 +118,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
             .collect())
     }
 
-    async fn submit_and_wait(&self, tx: WireTx, timeout_ms: Option<u64>) -> RpcResult<Receipt> {
+    async fn submit_and_wait(&self, tx: TxParam, timeout_ms: Option<u64>) -> RpcResult<Receipt> {
         let timeout_ms = timeout_ms.unwrap_or(DEFAULT_WAIT_MS);
         if timeout_ms > MAX_WAIT_MS {
             return ok(Err(RpcError::params(

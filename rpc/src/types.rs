@@ -16,6 +16,40 @@ pub const MAX_BLOCK_RANGE: u64 = 100;
 /// Most transactions in one `audit_submitBatch` call.
 pub const MAX_SUBMIT_BATCH: usize = 10_000;
 
+/// A transaction as an RPC parameter: `{ "body": <canonical JSON text>, "signature": <hex> }`.
+/// Kept as raw JSON until the server parses it, so that errors name the offending field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TxParam(pub serde_json::Value);
+
+impl From<WireTx> for TxParam {
+    fn from(w: WireTx) -> Self {
+        TxParam(serde_json::to_value(w).unwrap_or_default())
+    }
+}
+
+impl From<&auditchain_primitives::Transaction> for TxParam {
+    fn from(t: &auditchain_primitives::Transaction) -> Self {
+        TxParam(serde_json::to_value(t).unwrap_or_default())
+    }
+}
+
+impl TxParam {
+    /// Parses into the wire form. Errors: [`crate::RpcError::InvalidParams`] naming the field
+    /// under `name` (e.g. `tx.signature`).
+    pub fn parse(self, name: &str) -> Result<WireTx, crate::RpcError> {
+        serde_path_to_error::deserialize(self.0).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                name.to_string()
+            } else {
+                format!("{name}.{path}")
+            };
+            crate::RpcError::params(field, e.into_inner().to_string())
+        })
+    }
+}
+
 /// A committed or pending transaction as served to readers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TxView {
