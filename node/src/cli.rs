@@ -553,17 +553,17 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
 
 async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let key = keyfile::read(&a.key)?;
-    let c = client(&a.rpc.rpc)?;
-    let status = c
-        .node_status()
-        .await
-        .with_context(|| format!("contacting node at {}", a.rpc.rpc))?;
     let data = a
         .data
         .as_deref()
         .map(serde_json::from_str::<serde_json::Value>)
         .transpose()
         .context("--data is not valid JSON")?;
+    let c = client(&a.rpc.rpc)?;
+    let status = c
+        .node_status()
+        .await
+        .with_context(|| format!("contacting node at {}", a.rpc.rpc))?;
     let nonce = c.next_nonce(key.public_key()).await?;
     let tx = sign_record(
         status.chain_id,

@@ -61,13 +61,13 @@ impl Node {
     /// busy RPC address.
     pub async fn start(opts: NodeOptions) -> anyhow::Result<Node> {
         let genesis = Arc::new(opts.genesis);
-        if let Some(k) = &opts.key {
-            if !genesis.validators().contains(&k.public_key()) {
-                bail!(
-                    "key {} is not in the genesis validator set; start without --key to observe",
-                    k.public_key()
-                );
-            }
+        if let Some(k) = &opts.key
+            && !genesis.validators().contains(&k.public_key())
+        {
+            bail!(
+                "key {} is not in the genesis validator set; start without --key to observe",
+                k.public_key()
+            );
         }
         let store = open_store(opts.data_dir.as_deref())?;
         let start = chain::open_chain(&*store, &genesis)?;

@@ -266,13 +266,13 @@ impl TxBody {
             } => {
                 check_entity("payload.entity_id", entity_id)?;
                 check_int("payload.size_bytes", *size_bytes)?;
-                if let Some(u) = uri {
-                    if u.is_empty() || u.len() > MAX_URI_BYTES || u.chars().any(char::is_control) {
-                        return Err(invalid(
-                            "payload.uri",
-                            format!("must be 1–{MAX_URI_BYTES} bytes with no control characters"),
-                        ));
-                    }
+                if let Some(u) = uri
+                    && (u.is_empty() || u.len() > MAX_URI_BYTES || u.chars().any(char::is_control))
+                {
+                    return Err(invalid(
+                        "payload.uri",
+                        format!("must be 1–{MAX_URI_BYTES} bytes with no control characters"),
+                    ));
                 }
             }
         }

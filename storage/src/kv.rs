@@ -9,17 +9,17 @@ use crate::StorageError;
 /// One write of a batch: `Some(value)` puts, `None` deletes.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// Key-value pairs returned by a scan, ascending by key.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// An ordered byte-keyed store with atomic batches.
 pub trait Kv: Send + Sync + 'static {
     /// The value at `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Entries with `from <= key < to`, ascending, at most `limit`.
-    fn scan(
-        &self,
-        from: &[u8],
-        to: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Rows, StorageError>;
     /// Applies all writes atomically (all or none visible, also after a crash).
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError>;
     /// Makes every applied write durable (fsync).
@@ -54,12 +54,7 @@ impl Kv for SledKv {
         Ok(self.db.get(key).map_err(backend)?.map(|v| v.to_vec()))
     }
 
-    fn scan(
-        &self,
-        from: &[u8],
-        to: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Rows, StorageError> {
         self.db
             .range(from..to)
             .take(limit)
@@ -86,13 +81,11 @@ impl Kv for SledKv {
 /// In-memory backend for tests: a `BTreeMap` behind a lock.
 #[derive(Default)]
 pub struct MemKv {
-    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+    map: RwLock<Map>,
 }
 
 impl MemKv {
-    fn read(
-        &self,
-    ) -> Result<std::sync::RwLockReadGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>, StorageError> {
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Map>, StorageError> {
         self.map.read().map_err(|_| backend("lock poisoned"))
     }
 }
@@ -102,12 +95,7 @@ impl Kv for MemKv {
         Ok(self.read()?.get(key).cloned())
     }
 
-    fn scan(
-        &self,
-        from: &[u8],
-        to: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Rows, StorageError> {
         Ok(self
             .read()?
             .range(from.to_vec()..to.to_vec())

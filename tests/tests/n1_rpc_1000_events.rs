@@ -9,7 +9,7 @@ use auditchain_node::verify::{verify_chain, verify_receipt};
 use auditchain_primitives::{Hash, Transaction};
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_rpc::types::{TrailPage, TrailQuery, TxStatus};
-use auditchain_storage::{ChainStore, Kv, SledKv, Store};
+use auditchain_storage::{Kv, SledKv, Store};
 use auditchain_tests::{TestChain, wire};
 use serde_json::json;
 

@@ -1,0 +1,280 @@
+//! Real processes on loopback: `auditchain dev`, `event submit`, `kill -9` right after the
+//! submit reports committed, restart on the same data dir, the event is there and its receipt
+//! verifies offline; plus CLI bad input. Every child is killed when its guard drops.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_auditchain");
+
+/// Kills the child (SIGKILL) on drop so no test leaves a process behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `auditchain dev --dir DIR` on a free loopback port; returns the guard and the lines
+/// it printed up to the chain id (rpc URL, writer key, genesis, …).
+fn start_dev(dir: &Path) -> (Guard, String) {
+    let mut child = Command::new(BIN)
+        .args(["dev", "--rpc-addr", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn dev");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let guard = Guard(child);
+    let mut rpc = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        if let Some(u) = line.strip_prefix("rpc: ") {
+            rpc = Some(u.to_string());
+        }
+        if line.starts_with("chain id: ") {
+            break;
+        }
+    }
+    (guard, rpc.expect("dev printed its RPC URL within 30 s"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run auditchain")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "auditchain {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "auditchain {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn dev_submit_kill9_restart_and_verify() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("chain");
+    let dirs = dir.to_str().expect("utf8");
+    let key = format!("{dirs}/writer.key");
+    let genesis = format!("{dirs}/genesis.json");
+
+    let (mut node, rpc) = start_dev(&dir);
+    let out = ok(&[
+        "event",
+        "submit",
+        "--rpc",
+        &rpc,
+        "--key",
+        &key,
+        "--type",
+        "ssh_accepted",
+        "--entity",
+        "LabSZ",
+        "--data",
+        r#"{"user":"fztu","ip":"119.137.62.142","port":49116}"#,
+    ]);
+    // kill -9 right after the submit reported committed
+    node.0.kill().expect("kill -9");
+    node.0.wait().expect("reaped");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("submit prints JSON");
+    assert_eq!(v["status"], "committed");
+    let id = v["id"].as_str().expect("id").to_string();
+    let height = v["height"].as_u64().expect("height");
+    assert!(height >= 1);
+
+    // restart on the same data dir: the event is there
+    let (_node, rpc) = start_dev(&dir);
+    let got = ok(&["event", "get", "--rpc", &rpc, &id]);
+    let got: serde_json::Value = serde_json::from_str(&got).expect("json");
+    assert_eq!(got["status"], "committed");
+    assert_eq!(got["location"]["height"].as_u64(), Some(height));
+    assert_eq!(got["tx"]["body"]["payload"]["data"]["user"], "fztu");
+
+    // hash-only submission and the trail
+    let digest = "aa".repeat(32);
+    ok(&[
+        "event",
+        "submit",
+        "--rpc",
+        &rpc,
+        "--key",
+        &key,
+        "--type",
+        "phi_access",
+        "--entity",
+        "LabSZ",
+        "--data-hash",
+        &digest,
+    ]);
+    let trail = ok(&["trail", "--rpc", &rpc, "--entity", "LabSZ", "--page", "1"]);
+    assert_eq!(trail.lines().count(), 2, "{trail}");
+
+    // receipt fetched, then verified offline against the genesis file alone
+    let receipt = tmp.path().join("receipt.json");
+    let rs = receipt.to_str().expect("utf8");
+    ok(&["proof", "--rpc", &rpc, &id, "--out", rs]);
+    let verdict = ok(&["verify-receipt", rs, "--genesis", &genesis]);
+    assert!(verdict.starts_with("OK"), "{verdict}");
+
+    // a tampered receipt fails with a non-zero exit
+    let text = std::fs::read_to_string(&receipt).expect("read");
+    let mut r: serde_json::Value = serde_json::from_str(&text).expect("json");
+    r["history_index"] = serde_json::json!(r["history_index"].as_u64().unwrap_or(0) + 1);
+    std::fs::write(&receipt, r.to_string()).expect("write");
+    let err = fails(&["verify-receipt", rs, "--genesis", &genesis]);
+    assert!(err.contains("does NOT verify"), "{err}");
+    // a valid receipt checked against another chain's genesis fails
+    let ok_receipt = tmp.path().join("ok.json");
+    let ors = ok_receipt.to_str().expect("utf8");
+    ok(&["proof", "--rpc", &rpc, &id, "--out", ors]);
+    let other_key = tmp.path().join("other.key");
+    let other_genesis = tmp.path().join("other.json");
+    ok(&[
+        "keys",
+        "generate",
+        "--out",
+        other_key.to_str().expect("utf8"),
+    ]);
+    ok(&[
+        "genesis",
+        "new",
+        "--validator",
+        other_key.to_str().expect("utf8"),
+        "--out",
+        other_genesis.to_str().expect("utf8"),
+    ]);
+    let err = fails(&[
+        "verify-receipt",
+        ors,
+        "--genesis",
+        other_genesis.to_str().expect("utf8"),
+    ]);
+    assert!(err.contains("receipt is for chain"), "{err}");
+    drop(_node);
+
+    // verify-chain on the stopped node's data
+    let report = ok(&["verify-chain", "--data-dir", &format!("{dirs}/data")]);
+    assert!(report.starts_with("OK"), "{report}");
+}
+
+#[test]
+fn cli_bad_input_is_reported_clearly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = |name: &str| tmp.path().join(name).to_str().expect("utf8").to_string();
+    let v = t("v.key");
+    ok(&["keys", "generate", "--out", &v]);
+    // refuses to overwrite a key
+    assert!(fails(&["keys", "generate", "--out", &v]).contains("exists"));
+    let g = t("g.json");
+    ok(&["genesis", "new", "--validator", &v, "--out", &g]);
+
+    // a genesis with a missing field names it
+    let text = std::fs::read_to_string(&g).expect("read");
+    let mut j: serde_json::Value = serde_json::from_str(&text).expect("json");
+    j.as_object_mut().expect("object").remove("chain_name");
+    let bad = t("bad.json");
+    std::fs::write(&bad, j.to_string()).expect("write");
+    let err = fails(&[
+        "run",
+        "--genesis",
+        &bad,
+        "--data-dir",
+        &t("d"),
+        "--rpc-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(err.contains("missing field `chain_name`"), "{err}");
+    // an invalid value names its path
+    j["chain_name"] = "ok".into();
+    j["accounts"][0]["roles"][0] = "king".into();
+    std::fs::write(&bad, j.to_string()).expect("write");
+    let err = fails(&[
+        "run",
+        "--genesis",
+        &bad,
+        "--data-dir",
+        &t("d"),
+        "--rpc-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(err.contains("accounts[0].roles[0]"), "{err}");
+    // a config file with an unknown key
+    let cfg = t("node.toml");
+    std::fs::write(&cfg, "genesys = \"g.json\"\n").expect("write");
+    let err = fails(&["run", "--config", &cfg]);
+    assert!(err.contains("genesys"), "{err}");
+    // a malformed key file
+    std::fs::write(t("broken.key"), "{}").expect("write");
+    let err = fails(&[
+        "run",
+        "--genesis",
+        &g,
+        "--data-dir",
+        &t("d"),
+        "--key",
+        &t("broken.key"),
+    ]);
+    assert!(err.contains("broken.key"), "{err}");
+    // an unreachable node: clear error, non-zero exit
+    let err = fails(&[
+        "event",
+        "submit",
+        "--rpc",
+        "http://127.0.0.1:9",
+        "--key",
+        &v,
+        "--type",
+        "x",
+        "--entity",
+        "y",
+        "--data",
+        "{}",
+    ]);
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    // data that is not JSON
+    let err = fails(&[
+        "event",
+        "submit",
+        "--rpc",
+        "http://127.0.0.1:9",
+        "--key",
+        &v,
+        "--type",
+        "x",
+        "--entity",
+        "y",
+        "--data",
+        "{not json",
+    ]);
+    assert!(err.contains("--data is not valid JSON"), "{err}");
+    // verify-chain on an empty dir
+    let err = fails(&["verify-chain", "--data-dir", &t("empty"), "--genesis", &g]);
+    assert!(err.contains("FAILED at height 0"), "{err}");
+}
