@@ -147,6 +147,51 @@ pub struct Genesis {
 }
 
 impl Genesis {
+    /// A round-robin genesis with default limits and a 10 s empty-block interval: `validators`
+    /// (in proposer order) get the validator role, `writers` the writer role, `admins` the admin
+    /// role; a key listed several times holds all its roles. Not validated: call
+    /// [`Genesis::validate`].
+    pub fn new_round_robin(
+        chain_name: &str,
+        genesis_time_ms: u64,
+        block_time_ms: u64,
+        validators: &[PublicKey],
+        writers: &[PublicKey],
+        admins: &[PublicKey],
+    ) -> Genesis {
+        let mut accounts: Vec<Account> = Vec::new();
+        let grants = [
+            (validators, Role::Validator),
+            (writers, Role::Writer),
+            (admins, Role::Admin),
+        ];
+        for (keys, role) in grants {
+            for pk in keys {
+                match accounts.iter_mut().find(|a| a.public_key == *pk) {
+                    Some(a) if a.roles.contains(&role) => {}
+                    Some(a) => a.roles.push(role),
+                    None => accounts.push(Account {
+                        public_key: *pk,
+                        roles: vec![role],
+                        balance: 0,
+                    }),
+                }
+            }
+        }
+        Genesis {
+            chain_name: chain_name.to_string(),
+            genesis_time_ms,
+            consensus: ConsensusConfig::RoundRobin(RoundRobinConfig {
+                block_time_ms,
+                max_empty_interval_ms: 10_000,
+                max_future_drift_ms: 5_000,
+                validators: validators.to_vec(),
+            }),
+            accounts,
+            limits: Limits::default(),
+        }
+    }
+
     /// Parses and validates genesis JSON. Errors: [`GenesisError`] naming the field.
     pub fn from_json(text: &str) -> Result<Self, GenesisError> {
         let de = &mut serde_json::Deserializer::from_str(text);
@@ -348,6 +393,17 @@ mod tests {
             "accounts":[{{"public_key":"{v}","roles":["validator"]}},
                         {{"public_key":"{w}","roles":["writer","admin"],"balance":5}}]}}"#
         )
+    }
+
+    #[test]
+    fn round_robin_constructor_merges_roles() {
+        let v = SecretKey::from_seed(&[1; 32]).public_key();
+        let w = SecretKey::from_seed(&[2; 32]).public_key();
+        let g = Genesis::new_round_robin("x", 1, 100, &[v], &[w, v], &[w]);
+        g.validate().unwrap();
+        assert_eq!(g.accounts.len(), 2);
+        assert!(g.has_role(&v, Role::Validator) && g.has_role(&v, Role::Writer));
+        assert!(g.has_role(&w, Role::Admin) && !g.has_role(&w, Role::Validator));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
+use auditchain_genesis::{Genesis, Limits};
 use auditchain_primitives::keys::{verify, verify_batch};
 use auditchain_primitives::{PublicKey, SecretKey, Signature};
 use auditchain_rpc::types::TxParam;
@@ -154,33 +154,21 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
 
     let validator = SecretKey::generate();
     let writers: Vec<SecretKey> = (0..a.signers).map(|_| SecretKey::generate()).collect();
-    let mut accounts = vec![Account {
-        public_key: validator.public_key(),
-        roles: vec![Role::Validator],
-        balance: 0,
-    }];
-    accounts.extend(writers.iter().map(|w| Account {
-        public_key: w.public_key(),
-        roles: vec![Role::Writer],
-        balance: 0,
-    }));
+    let writer_keys: Vec<PublicKey> = writers.iter().map(SecretKey::public_key).collect();
     let per_signer = u32::try_from(a.events.div_ceil(a.signers) + 1).unwrap_or(u32::MAX);
-    let genesis = Genesis {
-        chain_name: "bench".into(),
-        genesis_time_ms: now_ms(),
-        consensus: ConsensusConfig::RoundRobin(auditchain_consensus::RoundRobinConfig {
-            block_time_ms: a.block_time_ms,
-            max_empty_interval_ms: 10_000,
-            max_future_drift_ms: 5_000,
-            validators: vec![validator.public_key()],
-        }),
-        accounts,
-        limits: Limits {
-            mempool_max_txs: u32::try_from(a.events + 1).unwrap_or(u32::MAX).max(200_000),
-            mempool_max_per_signer: per_signer.max(Limits::default().mempool_max_per_signer),
-            mempool_max_bytes: 4 << 30,
-            ..Limits::default()
-        },
+    let mut genesis = Genesis::new_round_robin(
+        "bench",
+        now_ms(),
+        a.block_time_ms,
+        &[validator.public_key()],
+        &writer_keys,
+        &[],
+    );
+    genesis.limits = Limits {
+        mempool_max_txs: u32::try_from(a.events + 1).unwrap_or(u32::MAX).max(200_000),
+        mempool_max_per_signer: per_signer.max(Limits::default().mempool_max_per_signer),
+        mempool_max_bytes: 4 << 30,
+        ..Limits::default()
     };
     genesis.validate()?;
     let chain_id = genesis.hash();

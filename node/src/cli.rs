@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
+use auditchain_genesis::Genesis;
 use auditchain_primitives::tx::{Payload, TxBody, data_hash};
 use auditchain_primitives::{Hash, PublicKey, Receipt, SecretKey, Transaction};
 use auditchain_rpc::types::TrailQuery;
@@ -385,41 +385,19 @@ fn genesis_new(a: GenesisNewArgs) -> anyhow::Result<()> {
     if a.out.exists() && !a.force {
         bail!("{} exists; pass --force to overwrite it", a.out.display());
     }
-    let mut accounts: Vec<Account> = Vec::new();
-    let mut add = |pk: PublicKey, role: Role| match accounts.iter_mut().find(|x| x.public_key == pk)
-    {
-        Some(acc) if !acc.roles.contains(&role) => acc.roles.push(role),
-        Some(_) => {}
-        None => accounts.push(Account {
-            public_key: pk,
-            roles: vec![role],
-            balance: 0,
-        }),
-    };
-    let mut validators = Vec::new();
-    for p in &a.validators {
-        let pk = keyfile::read(p)?.public_key();
-        validators.push(pk);
-        add(pk, Role::Validator);
-    }
-    for w in &a.writers {
-        add(*w, Role::Writer);
-    }
-    for ad in &a.admins {
-        add(*ad, Role::Admin);
-    }
-    let g = Genesis {
-        chain_name: a.chain_name,
-        genesis_time_ms: now_ms(),
-        consensus: ConsensusConfig::RoundRobin(auditchain_consensus::RoundRobinConfig {
-            block_time_ms: a.block_time_ms,
-            max_empty_interval_ms: 10_000,
-            max_future_drift_ms: 5_000,
-            validators,
-        }),
-        accounts,
-        limits: Limits::default(),
-    };
+    let validators = a
+        .validators
+        .iter()
+        .map(|p| keyfile::read(p).map(|k| k.public_key()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let g = Genesis::new_round_robin(
+        &a.chain_name,
+        now_ms(),
+        a.block_time_ms,
+        &validators,
+        &a.writers,
+        &a.admins,
+    );
     g.validate()?;
     std::fs::write(&a.out, g.to_json_pretty() + "\n")
         .with_context(|| format!("writing {}", a.out.display()))?;
@@ -483,29 +461,14 @@ pub(crate) fn dev_chain(dir: &Path, block_time_ms: u64) -> anyhow::Result<DevCha
         let w = SecretKey::generate();
         keyfile::write(&vpath, &v, true)?;
         keyfile::write(&wpath, &w, true)?;
-        let g = Genesis {
-            chain_name: "dev".into(),
-            genesis_time_ms: now_ms(),
-            consensus: ConsensusConfig::RoundRobin(auditchain_consensus::RoundRobinConfig {
-                block_time_ms,
-                max_empty_interval_ms: 10_000,
-                max_future_drift_ms: 5_000,
-                validators: vec![v.public_key()],
-            }),
-            accounts: vec![
-                Account {
-                    public_key: v.public_key(),
-                    roles: vec![Role::Validator],
-                    balance: 0,
-                },
-                Account {
-                    public_key: w.public_key(),
-                    roles: vec![Role::Writer, Role::Admin],
-                    balance: 0,
-                },
-            ],
-            limits: Limits::default(),
-        };
+        let g = Genesis::new_round_robin(
+            "dev",
+            now_ms(),
+            block_time_ms,
+            &[v.public_key()],
+            &[w.public_key()],
+            &[w.public_key()],
+        );
         std::fs::write(&gpath, g.to_json_pretty() + "\n")?;
     }
     Ok(DevChain {

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use auditchain_consensus::RoundRobinConfig;
-use auditchain_genesis::{Account, ConsensusConfig, Genesis, Limits, Role};
+use auditchain_genesis::{ConsensusConfig, Genesis};
 use auditchain_node::{Node, NodeOptions};
 use auditchain_primitives::tx::{Payload, TxBody, data_hash};
 use auditchain_primitives::{Hash, SecretKey, Transaction};
@@ -34,28 +33,17 @@ pub fn genesis(
     writers: &[SecretKey],
     tweak: impl FnOnce(&mut Genesis),
 ) -> Genesis {
-    let mut accounts = vec![Account {
-        public_key: validator.public_key(),
-        roles: vec![Role::Validator],
-        balance: 0,
-    }];
-    accounts.extend(writers.iter().map(|w| Account {
-        public_key: w.public_key(),
-        roles: vec![Role::Writer],
-        balance: 0,
-    }));
-    let mut g = Genesis {
-        chain_name: "test".into(),
-        genesis_time_ms: auditchain_node::chain::now_ms(),
-        consensus: ConsensusConfig::RoundRobin(RoundRobinConfig {
-            block_time_ms: 50,
-            max_empty_interval_ms: 2_000,
-            max_future_drift_ms: 5_000,
-            validators: vec![validator.public_key()],
-        }),
-        accounts,
-        limits: Limits::default(),
-    };
+    let writer_keys: Vec<_> = writers.iter().map(SecretKey::public_key).collect();
+    let mut g = Genesis::new_round_robin(
+        "test",
+        auditchain_node::chain::now_ms(),
+        50,
+        &[validator.public_key()],
+        &writer_keys,
+        &[],
+    );
+    let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+    rr.max_empty_interval_ms = 2_000;
     tweak(&mut g);
     g.validate().expect("test genesis is valid");
     g
