@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use auditchain_genesis::Genesis;
 use auditchain_primitives::merkle::{self, MerkleError};
 use auditchain_primitives::tx::{Payload, TxError, WireTx, data_hash, verify_transactions};
-use auditchain_primitives::{Hash, PublicKey, Receipt, Transaction};
+use auditchain_primitives::{Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_rpc::types::*;
 use auditchain_rpc::{Backend, RpcError};
 use auditchain_storage::{ChainStore, IndexKey, StorageError, StoredTx};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::chain::{ActorGone, ChainHandle, HistorySource, now_ms};
 use crate::execute::check_tx;
@@ -108,17 +108,20 @@ pub struct NodeBackend {
     genesis: Arc<Genesis>,
     chain_id: Hash,
     heads: broadcast::Sender<HeadView>,
+    durable: watch::Receiver<Header>,
     validator: Option<PublicKey>,
     started: Instant,
 }
 
 impl NodeBackend {
-    /// A backend over a store and a running chain actor.
+    /// A backend over a store and a running chain actor. `durable` is the last head the actor
+    /// has flushed to disk: nothing above it is ever served, although sled may already show it.
     pub fn new(
         store: Arc<dyn ChainStore>,
         chain: ChainHandle,
         genesis: Arc<Genesis>,
         heads: broadcast::Sender<HeadView>,
+        durable: watch::Receiver<Header>,
         validator: Option<PublicKey>,
     ) -> Self {
         Self {
@@ -127,9 +130,14 @@ impl NodeBackend {
             chain,
             genesis,
             heads,
+            durable,
             validator,
             started: Instant::now(),
         }
+    }
+
+    fn durable_height(&self) -> u64 {
+        self.durable.borrow().height
     }
 
     fn location(&self, seq: u64, st: &StoredTx) -> Result<TxLocation, RpcError> {
@@ -156,25 +164,18 @@ impl NodeBackend {
             .tx_at(seq)
             .map_err(storage)?
             .ok_or_else(|| RpcError::Unavailable(format!("transaction seq {seq} missing")))?;
+        if st.height > self.durable_height() {
+            return Ok(None); // applied but not yet flushed: still pending to clients
+        }
         Ok(Some((seq, st)))
     }
 
-    fn head_header(&self) -> Result<auditchain_primitives::Header, RpcError> {
-        let h = self
-            .store
-            .head_height()
-            .map_err(storage)?
-            .ok_or_else(|| RpcError::Unavailable("no head".into()))?;
-        Ok(self
-            .store
-            .header(h)
-            .map_err(storage)?
-            .ok_or_else(|| RpcError::Unavailable(format!("head header {h} missing")))?
-            .header)
+    fn head_header(&self) -> Result<Header, RpcError> {
+        Ok(self.durable.borrow().clone())
     }
 
     /// First sequence number of the first block with time ≥ `t` (history size if none).
-    fn seq_at_time(&self, t: u64, head: &auditchain_primitives::Header) -> Result<u64, RpcError> {
+    fn seq_at_time(&self, t: u64, head: &Header) -> Result<u64, RpcError> {
         let (mut lo, mut hi) = (1u64, head.height + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -203,6 +204,9 @@ impl NodeBackend {
     }
 
     fn block_view(&self, height: u64, full: bool) -> Result<Option<BlockView>, RpcError> {
+        if height > self.durable_height() {
+            return Ok(None);
+        }
         let Some(b) = self.store.block(height).map_err(storage)? else {
             return Ok(None);
         };
@@ -481,6 +485,9 @@ impl Backend for NodeBackend {
             let Some(st) = self.store.tx_at(seq).map_err(storage)? else {
                 continue;
             };
+            if st.height > self.durable_height() {
+                continue;
+            }
             if let Payload::AnchorEvidence {
                 entity_id,
                 sha256,

@@ -208,21 +208,63 @@ struct Actor {
     frontier: Frontier,
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<u64>>>>,
     heads: broadcast::Sender<HeadView>,
+    durable: watch::Sender<Header>,
     /// Engine outputs not yet acted on (every `on_input` may produce some).
     outbox: Vec<Output>,
+    /// The block being written by the writer thread, if any (at most one).
+    in_flight: Option<InFlight>,
+    jobs: std::sync::mpsc::Sender<CommitJob>,
 }
 
-/// Starts the chain actor on its own thread. Returns its handle and the thread's join handle;
-/// it stops when `shutdown` turns true or every handle is dropped.
+/// A sealed block handed to the writer thread.
+struct CommitJob {
+    block: Block,
+    hash: Hash,
+    ids: Vec<Hash>,
+    nodes: Vec<merkle::NewNode>,
+    built_ms: u64,
+}
+
+/// What the actor remembers of the block being written.
+struct InFlight {
+    frontier: Frontier,
+    started: std::time::Instant,
+}
+
+type CommitResult = (CommitJob, Result<(), auditchain_storage::StorageError>);
+
+/// Starts the chain actor on its own thread, with a writer thread that commits blocks, so the
+/// actor keeps admitting transactions while a block is flushed. Returns its handle and the
+/// actor thread's join handle; it stops when `shutdown` turns true or every handle is dropped.
+/// `durable` receives each head after it is flushed to disk.
 pub fn spawn(
     store: Arc<dyn ChainStore>,
     genesis: Arc<Genesis>,
     start: ChainStart,
     key: Option<SecretKey>,
     heads: broadcast::Sender<HeadView>,
+    durable: watch::Sender<Header>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(ChainHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (jobs, job_rx) = std::sync::mpsc::channel::<CommitJob>();
+    let (done_tx, done_rx) = mpsc::channel::<CommitResult>(1);
+    let writer_store = Arc::clone(&store);
+    let writer = std::thread::Builder::new()
+        .name("chain-writer".into())
+        .spawn(move || {
+            for job in job_rx {
+                let r = writer_store.commit_block(BlockCommit {
+                    block: &job.block,
+                    hash: job.hash,
+                    tx_ids: &job.ids,
+                    history_nodes: &job.nodes,
+                });
+                if done_tx.blocking_send((job, r)).is_err() {
+                    break;
+                }
+            }
+        })?;
     let engine = RoundRobin::new(
         genesis.round_robin().clone(),
         key.as_ref().map(SecretKey::public_key),
@@ -241,19 +283,31 @@ pub fn spawn(
         engine,
         waiters: HashMap::new(),
         heads,
+        durable,
         outbox: Vec::new(),
+        in_flight: None,
+        jobs,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
     let join = std::thread::Builder::new()
         .name("chain-actor".into())
-        .spawn(move || rt.block_on(actor.run(rx, shutdown)))?;
+        .spawn(move || {
+            rt.block_on(actor.run(rx, done_rx, shutdown));
+            // the actor dropped the job sender: the writer finishes its block and exits
+            let _ = writer.join();
+        })?;
     Ok((ChainHandle { tx }, join))
 }
 
 impl Actor {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut done: mpsc::Receiver<CommitResult>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             let now = now_ms();
             let wait = self
@@ -263,6 +317,7 @@ impl Actor {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
+                Some((job, r)) = done.recv() => self.on_written(job, r),
                 cmd = rx.recv() => match cmd {
                     Some(c) => self.handle(c),
                     None => break,
@@ -273,6 +328,12 @@ impl Actor {
                 break;
             }
             self.drive();
+        }
+        // let a block already handed to the writer finish and be published
+        if self.in_flight.is_some()
+            && let Some((job, r)) = done.recv().await
+        {
+            self.on_written(job, r);
         }
         tracing::info!(height = self.head.height, "chain actor stopped");
     }
@@ -291,17 +352,16 @@ impl Actor {
                     .collect();
                 let _ = reply.send(out);
             }
-            Command::Watch { id, reply } => match self.store.tx_seq(&id) {
-                Ok(Some(seq)) => {
-                    let _ = reply.send(Some(seq));
-                }
-                _ if self.mempool.get(&id).is_some() => {
+            Command::Watch { id, reply } => {
+                if self.mempool.get(&id).is_some() {
+                    // pending, or in the block being written: answered after the flush
                     self.waiters.entry(id).or_default().push(reply);
-                }
-                _ => {
+                } else if let Ok(Some(seq)) = self.store.tx_seq(&id) {
+                    let _ = reply.send(Some(seq));
+                } else {
                     let _ = reply.send(None);
                 }
-            },
+            }
             Command::Pending { id, reply } => {
                 let _ = reply.send(self.mempool.get(&id).cloned());
             }
@@ -323,13 +383,13 @@ impl Actor {
         self.outbox.extend(out);
     }
 
-    /// Acts on engine outputs until there are none (at most a few blocks per call, so commands
-    /// are not starved).
+    /// Acts on engine outputs. At most one block is being written at a time; the engine does
+    /// not ask for the next height before it hears of the new head.
     fn drive(&mut self) {
         self.feed(Input::Pending {
             txs: self.mempool.len(),
         });
-        for _ in 0..4 {
+        while self.in_flight.is_none() {
             let Some(out) = self.outbox.pop() else { break };
             match out {
                 Output::Propose {
@@ -339,23 +399,25 @@ impl Actor {
                 } => {
                     if let Err(e) = self.propose(height, round, timestamp_ms) {
                         tracing::error!(height, error = %format!("{e:#}"), "proposal failed; will retry");
-                        // let the engine propose again at this height
-                        self.feed(Input::NewHead {
-                            height: self.head.height,
-                            timestamp_ms: self.head.timestamp_ms,
-                        });
+                        self.retry_height();
                     }
                 }
             }
-            self.feed(Input::Pending {
-                txs: self.mempool.len(),
-            });
         }
     }
 
+    /// Lets the engine propose the next height again (after a failed build or write).
+    fn retry_height(&mut self) {
+        self.feed(Input::NewHead {
+            height: self.head.height,
+            timestamp_ms: self.head.timestamp_ms,
+        });
+    }
+
+    /// Builds, executes and seals a block, and hands it to the writer.
     fn propose(&mut self, height: u64, round: u32, timestamp_ms: u64) -> anyhow::Result<()> {
         let key = self.key.clone().context("not a validator")?;
-        let t0 = std::time::Instant::now();
+        let started = std::time::Instant::now();
         let l = &self.genesis.limits;
         let store = Arc::clone(&self.store);
         let mut picked = self
@@ -365,7 +427,7 @@ impl Actor {
             });
         // Admission applies the same rules, so this loop only runs more than once if state
         // changed under a pending transaction; the offender is evicted, never silently kept.
-        let executed = loop {
+        let (executed, txs) = loop {
             let txs: Vec<Transaction> = picked.iter().map(|(_, t)| t.clone()).collect();
             match execute(
                 &self.genesis,
@@ -384,7 +446,6 @@ impl Actor {
                 Err(e) => return Err(e.into()),
             }
         };
-        let (executed, txs) = executed;
         let ids: Vec<Hash> = picked.into_iter().map(|(id, _)| id).collect();
         let mut frontier = self.frontier.clone();
         let mut nodes = Vec::with_capacity(ids.len() * 2);
@@ -406,23 +467,41 @@ impl Actor {
         };
         let block = Block::seal_with(header, txs, &key);
         let hash = block.hash();
-        let built = std::time::Instant::now();
-        store.commit_block(BlockCommit {
-            block: &block,
-            hash,
-            tx_ids: &ids,
-            history_nodes: &nodes,
-        })?;
-        let committed = std::time::Instant::now();
-        // Durable: now tell everyone.
-        self.frontier = frontier;
-        self.head = block.header;
-        self.head_hash = hash;
+        let built_ms = started.elapsed().as_millis() as u64;
+        self.jobs
+            .send(CommitJob {
+                block,
+                hash,
+                ids,
+                nodes,
+                built_ms,
+            })
+            .map_err(|_| anyhow::anyhow!("writer thread stopped"))?;
+        self.in_flight = Some(InFlight { frontier, started });
+        Ok(())
+    }
+
+    /// The writer finished a block: on success it is durable, so publish it.
+    fn on_written(&mut self, job: CommitJob, result: Result<(), auditchain_storage::StorageError>) {
+        let Some(flight) = self.in_flight.take() else {
+            return;
+        };
+        let height = job.block.header.height;
+        if let Err(e) = result {
+            tracing::error!(height, error = %e, "block commit failed; will retry");
+            self.retry_height();
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        self.frontier = flight.frontier;
+        self.head = job.block.header;
+        self.head_hash = job.hash;
         self.mempool
-            .remove_committed(&ids, |s| store.next_nonce(s).unwrap_or(0));
+            .remove_committed(&job.ids, |s| store.next_nonce(s).unwrap_or(0));
+        let _ = self.durable.send(self.head.clone());
         if !self.waiters.is_empty() {
-            let first = self.head.history_size - ids.len() as u64;
-            for (i, id) in ids.iter().enumerate() {
+            let first = self.head.history_size - job.ids.len() as u64;
+            for (i, id) in job.ids.iter().enumerate() {
                 if let Some(ws) = self.waiters.remove(id) {
                     for w in ws {
                         let _ = w.send(Some(first + i as u64));
@@ -437,16 +516,15 @@ impl Actor {
         let _ = self.heads.send(HeadView::of(&self.head));
         self.feed(Input::NewHead {
             height,
-            timestamp_ms,
+            timestamp_ms: self.head.timestamp_ms,
         });
         tracing::info!(
             height,
-            txs = ids.len(),
-            %hash,
-            build_ms = built.duration_since(t0).as_millis() as u64,
-            commit_ms = committed.duration_since(built).as_millis() as u64,
+            txs = job.ids.len(),
+            hash = %job.hash,
+            build_ms = job.built_ms,
+            total_ms = flight.started.elapsed().as_millis() as u64,
             "committed block"
         );
-        Ok(())
     }
 }

@@ -60,6 +60,16 @@ impl Node {
     /// Errors: another chain's data dir, a damaged head, a key outside the validator set, a
     /// busy RPC address.
     pub async fn start(opts: NodeOptions) -> anyhow::Result<Node> {
+        let store = open_store(opts.data_dir.as_deref())?;
+        Self::start_with_store(opts, store).await
+    }
+
+    /// Like [`Node::start`] over a store the caller opened (embedding, fault-injection tests);
+    /// `opts.data_dir` is ignored.
+    pub async fn start_with_store(
+        opts: NodeOptions,
+        store: Arc<dyn ChainStore>,
+    ) -> anyhow::Result<Node> {
         let genesis = Arc::new(opts.genesis);
         if let Some(k) = &opts.key
             && !genesis.validators().contains(&k.public_key())
@@ -69,7 +79,6 @@ impl Node {
                 k.public_key()
             );
         }
-        let store = open_store(opts.data_dir.as_deref())?;
         let start = chain::open_chain(&*store, &genesis)?;
         tracing::info!(
             chain = %genesis.hash(),
@@ -77,6 +86,7 @@ impl Node {
             "chain opened"
         );
         let (heads, _) = broadcast::channel(256);
+        let (durable, durable_rx) = watch::channel(start.head.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let validator = opts.key.as_ref().map(SecretKey::public_key);
         let (handle, actor) = chain::spawn(
@@ -85,6 +95,7 @@ impl Node {
             start,
             opts.key,
             heads.clone(),
+            durable,
             shutdown_rx,
         )?;
         let backend = NodeBackend::new(
@@ -92,6 +103,7 @@ impl Node {
             handle.clone(),
             Arc::clone(&genesis),
             heads,
+            durable_rx,
             validator,
         );
         let (rpc_addr, rpc) = auditchain_rpc::start(&opts.rpc, Arc::new(backend))

@@ -15,7 +15,7 @@
 )]
 
 pub mod keys;
-mod kv;
+pub mod kv;
 mod store;
 
 pub use kv::{Kv, MemKv, SledKv};
