@@ -224,3 +224,42 @@ async fn a_data_dir_of_another_chain_is_refused() {
     assert!(st.location.is_some());
     let _: Transaction = t;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_head_is_refused_at_start_up() {
+    use auditchain_storage::{ChainStore, Kv, SledKv, Store};
+    let mut a = TestChain::start(1, |_| {}).await;
+    let t = a.record(0, 0, "login", "h", json!({}));
+    a.client
+        .submit_and_wait(wire(&t), Some(10_000))
+        .await
+        .expect("commit");
+    a.stop().await;
+    {
+        let store = Store::new(SledKv::open(&a.data_dir()).expect("open"));
+        let head = store.head_height().expect("read").expect("head");
+        let key = auditchain_storage::keys::header(head);
+        let mut v = store.kv().get(&key).expect("get").expect("header");
+        let n = v.len();
+        v[n - 80] ^= 0x01; // inside the state root, before the seal
+        store.kv().apply(vec![(key, Some(v))]).expect("write");
+        store.kv().flush().expect("flush");
+    }
+    let err = Node::start(NodeOptions {
+        genesis: a.genesis.clone(),
+        data_dir: Some(a.data_dir()),
+        key: Some(a.validator.clone()),
+        rpc: RpcConfig {
+            addr: ([127, 0, 0, 1], 0).into(),
+            ..RpcConfig::default()
+        },
+    })
+    .await
+    .err()
+    .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("fails verification") && msg.contains("verify-chain"),
+        "{msg}"
+    );
+}
