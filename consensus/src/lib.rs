@@ -5,12 +5,14 @@
 //! ([`Engine::verify_header`]): who may seal a height, and the timing rules.
 //!
 //! [`round_robin::RoundRobin`] is proof of authority: the proposer of height `h` is
-//! `validators[h mod n]`.
+//! `validators[h mod n]`. [`bft::Bft`] adds round changes, signed votes and 2/3 finality
+//! (Tendermint's algorithm) for clusters.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod bft;
 pub mod round_robin;
 
 use auditchain_primitives::{Block, Hash, Header, PublicKey};

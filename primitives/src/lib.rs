@@ -6,7 +6,8 @@
 //! - [`tx`]: transactions, the signing preimage (RFC 8785 canonical JSON body) and tx ids;
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs;
 //! - [`block`]: headers, blocks, seals and the state-root accumulator;
-//! - [`receipt`]: offline-verifiable receipts.
+//! - [`receipt`]: offline-verifiable receipts;
+//! - [`vote`]: consensus votes, quorums and commit certificates.
 //!
 //! Everything here is deterministic and panic-free outside tests; formats are pinned by the
 //! golden tests in `tests/golden.rs` and specified in docs/.
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod merkle;
 pub mod receipt;
 pub mod tx;
+pub mod vote;
 
 pub use block::{Block, ConsensusFields, Header};
 pub use bytes::{Hash, PublicKey, Signature, sha256};
