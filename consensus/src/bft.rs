@@ -216,6 +216,9 @@ pub struct Bft {
     buffered: Vec<BftInput>,
     /// Validators seen sending messages for the next height.
     ahead: BTreeSet<PublicKey>,
+    /// The precommits that decided the previous height, re-sent so that validators which
+    /// missed some of them can still decide it (CometBFT's "last commit" gossip).
+    last_commit: Vec<Vote>,
     last_broadcast_ms: u64,
     out: Vec<BftOutput>,
 }
@@ -252,6 +255,7 @@ impl Bft {
             asked_to_build: false,
             buffered: Vec::new(),
             ahead: BTreeSet::new(),
+            last_commit: Vec::new(),
             last_broadcast_ms: now_ms,
             out: Vec::new(),
         };
@@ -538,10 +542,24 @@ impl Bft {
         self.out.push(BftOutput::Vote(v));
     }
 
-    /// Re-sends this validator's votes of the current round and its proposal, if any.
+    /// Re-sends what peers may have lost: this validator's votes of the current round, its
+    /// proposal, the prevotes of the polka behind its valid block (so peers can accept a
+    /// re-proposal justified by it, CometBFT's "proof of lock" gossip), and the precommits
+    /// that decided the previous height.
     fn rebroadcast(&mut self, now_ms: u64) {
         self.last_broadcast_ms = now_ms;
         let Some(me) = self.me() else { return };
+        self.out
+            .extend(self.last_commit.iter().map(|v| BftOutput::Vote(*v)));
+        if let Some((vr, block)) = self.valid
+            && let Some(m) = self.votes.get(&(vr, VoteKind::Prevote))
+        {
+            self.out.extend(
+                m.values()
+                    .filter(|v| v.body.block == Some(block))
+                    .map(|v| BftOutput::Vote(*v)),
+            );
+        }
         for kind in [VoteKind::Prevote, VoteKind::Precommit] {
             if let Some(v) = self.votes.get(&(self.round, kind)).and_then(|m| m.get(&me)) {
                 self.out.push(BftOutput::Vote(*v));
@@ -663,15 +681,20 @@ impl Bft {
                 .then_some((pr, *p))
         });
         if let Some((pr, p)) = decided {
-            let mut signatures: Vec<_> = self
+            // BTreeMap order: sorted by validator key
+            let commit: Vec<Vote> = self
                 .votes
                 .get(&(pr, VoteKind::Precommit))
                 .into_iter()
                 .flat_map(|m| m.values())
                 .filter(|v| v.body.block == Some(p.block))
+                .copied()
+                .collect();
+            let signatures = commit
+                .iter()
                 .map(|v| (v.body.validator, v.signature))
                 .collect();
-            signatures.sort_by_key(|(pk, _)| *pk);
+            self.last_commit = commit;
             self.out.push(BftOutput::Decide {
                 certificate: CommitCertificate {
                     height: self.height,

@@ -496,7 +496,10 @@ fn n4_isolated_validator_rejoins() {
 
 #[test]
 fn random_delays_and_drops_never_break_agreement() {
-    for seed in 10..16 {
+    // seed 10 stalled before the last commit was re-sent, seed 102 before the prevotes of a
+    // locked block's polka were forwarded with its re-proposal (release runs of 100 seeds at
+    // 10–20 % loss pass)
+    for seed in (10..18).chain([102]) {
         let mut sim = Sim::new(4, seed);
         sim.drop_pct = 10;
         sim.max_delay = 150;
