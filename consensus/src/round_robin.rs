@@ -1,10 +1,15 @@
 //! Round-robin proof of authority.
 //!
 //! The validator set is the ordered list from genesis. The proposer of height `h` in round `r`
-//! is `validators[(h + r) mod n]`; round 0 is the scheduled proposer (round changes arrive with
-//! the cluster). A proposer proposes when it is its turn and either transactions are pending and
-//! `block_time_ms` has passed since the parent, or `max_empty_interval_ms` has passed (an empty
-//! block, so liveness is visible). With one validator it simply seals.
+//! is `validators[(h + r) mod n]`; round 0 is the scheduled proposer, and a round change (see
+//! [`crate::bft`]) hands the height to the next validator. A proposer proposes when it is its
+//! turn and either transactions are pending and `block_time_ms` has passed since the parent, or
+//! `max_empty_interval_ms` has passed (an empty block, so liveness is visible).
+//!
+//! This module holds the genesis parameters and the stateless header rules ([`Engine::verify_header`],
+//! [`Engine::check_proposer`]); the node drives heights with [`crate::bft::Bft`], which adds votes
+//! and 2/3 finality on the same schedule. [`RoundRobin`]'s own `on_input` is the single-proposer
+//! schedule without votes (round 0 only), kept as the reference the BFT timing follows.
 
 use auditchain_primitives::block::ConsensusFields;
 use auditchain_primitives::{Block, Header, PublicKey};
@@ -20,6 +25,14 @@ fn default_max_future_drift_ms() -> u64 {
     5_000
 }
 
+fn default_proposal_timeout_ms() -> u64 {
+    1_000
+}
+
+fn default_vote_timeout_ms() -> u64 {
+    500
+}
+
 /// Round-robin parameters, as in the genesis file under `consensus.round_robin`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,8 +45,28 @@ pub struct RoundRobinConfig {
     /// How far a header's timestamp may run ahead of local time, ms (default 5,000).
     #[serde(default = "default_max_future_drift_ms")]
     pub max_future_drift_ms: u64,
+    /// How long validators wait for a round's proposer beyond its due time before voting nil
+    /// and moving to the next round, ms (default 1,000; grows by this much per round).
+    #[serde(default = "default_proposal_timeout_ms")]
+    pub proposal_timeout_ms: u64,
+    /// How long validators wait for the remaining votes of a step once a quorum of any votes is
+    /// in, ms (default 500; grows by this much per round).
+    #[serde(default = "default_vote_timeout_ms")]
+    pub vote_timeout_ms: u64,
     /// The validator set, in proposer order.
     pub validators: Vec<PublicKey>,
+}
+
+impl RoundRobinConfig {
+    /// The timing parameters of the BFT engine that drives this schedule.
+    pub fn timing(&self) -> crate::bft::BftTiming {
+        crate::bft::BftTiming {
+            block_time_ms: self.block_time_ms,
+            max_empty_interval_ms: self.max_empty_interval_ms,
+            proposal_timeout_ms: self.proposal_timeout_ms,
+            vote_timeout_ms: self.vote_timeout_ms,
+        }
+    }
 }
 
 /// The round-robin engine for one node.
@@ -155,12 +188,14 @@ impl Engine for RoundRobin {
             .map_err(|_| ConsensusError::BadSeal(h.proposer))
     }
 
+    /// Any round is acceptable here: which round decided a height is proven by the block's
+    /// commit certificate, not by the header alone.
     fn check_proposer(&self, h: &Header) -> Result<(), ConsensusError> {
         let round = match h.consensus {
-            ConsensusFields::RoundRobin { round: 0 } => 0,
+            ConsensusFields::RoundRobin { round } => round,
             other => {
                 return Err(ConsensusError::BadConsensusFields(format!(
-                    "{other:?} (expected round_robin with round 0)"
+                    "{other:?} (expected round_robin)"
                 )));
             }
         };
@@ -194,6 +229,8 @@ mod tests {
             block_time_ms: 100,
             max_empty_interval_ms: 1_000,
             max_future_drift_ms: 50,
+            proposal_timeout_ms: 1_000,
+            vote_timeout_ms: 500,
             validators: ks.iter().map(SecretKey::public_key).collect(),
         }
     }
@@ -292,6 +329,11 @@ mod tests {
             e.verify_header(&wrong, &p, 10_500),
             Err(ConsensusError::WrongProposer { .. })
         ));
+        // a round change hands height 1 to the next validator
+        let mut h = wrong.header.clone();
+        h.consensus = ConsensusFields::RoundRobin { round: 1 };
+        let round1 = Block::seal_with(h, vec![], &ks[2]);
+        assert_eq!(e.verify_header(&round1, &p, 10_500), Ok(()));
         let stale = child(&p, &ks[1], 10_000);
         assert!(matches!(
             e.verify_header(&stale, &p, 10_500),

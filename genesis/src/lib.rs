@@ -185,6 +185,8 @@ impl Genesis {
                 block_time_ms,
                 max_empty_interval_ms: 10_000,
                 max_future_drift_ms: 5_000,
+                proposal_timeout_ms: 1_000,
+                vote_timeout_ms: 500,
                 validators: validators.to_vec(),
             }),
             accounts,
@@ -258,6 +260,14 @@ impl Genesis {
                         format!("{f}.max_empty_interval_ms"),
                         "must be at least block_time_ms",
                     ));
+                }
+                for (name, v) in [
+                    ("proposal_timeout_ms", rr.proposal_timeout_ms),
+                    ("vote_timeout_ms", rr.vote_timeout_ms),
+                ] {
+                    if !(10..=600_000).contains(&v) {
+                        return Err(invalid(format!("{f}.{name}"), "must be 10 to 600000"));
+                    }
                 }
                 if rr.validators.is_empty() {
                     return Err(invalid(format!("{f}.validators"), "must not be empty"));

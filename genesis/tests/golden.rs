@@ -27,11 +27,11 @@ fn genesis_bytes_and_hash_are_pinned() {
     );
     assert_eq!(
         sha256(canonical.as_bytes()).to_hex(),
-        "dc6dd6f54724c2870ab9398ef5f442afef2c37f5639a81a8fa24d61676d8db56"
+        "9b52b0519e40597be5e5c1f1cffea4a91248218ecb5554f1ed1bfebcab97b1a9"
     );
     assert_eq!(g.block().header.to_bytes().expect("encodes").len(), 196);
     assert_eq!(
         g.hash().to_hex(),
-        "4306fc58ecb66faf2ce236193e3a38044d137c454904ddaee3369a87e6f634b0"
+        "c81cf02cff4f4de9a2ed8dc7585b558934b953c8c234fa1aafdf23e9ea859f7a"
     );
 }

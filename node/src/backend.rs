@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use auditchain_genesis::Genesis;
 use auditchain_primitives::merkle::{self, MerkleError};
-use auditchain_primitives::tx::{Payload, TxError, WireTx, data_hash, verify_transactions};
+use auditchain_primitives::tx::{Payload, TxError, WireTx, data_hash};
 use auditchain_primitives::{Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_rpc::types::*;
 use auditchain_rpc::{Backend, RpcError};
@@ -14,14 +14,13 @@ use auditchain_storage::{ChainStore, IndexKey, StorageError, StoredTx};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-use crate::chain::{ActorGone, ChainHandle, HistorySource, now_ms};
+use crate::chain::{ActorGone, ChainHandle, HistorySource, Origin, now_ms};
 use crate::execute::check_tx;
 use crate::mempool::AdmitError;
+use crate::verify::verify_parallel;
 
 /// Most index entries one trail call examines before returning a partial page with a cursor.
 const MAX_TRAIL_SCAN: usize = 50_000;
-/// Transactions per signature-verification chunk when a submission is split across cores.
-const VERIFY_CHUNK: usize = 256;
 
 fn storage(e: StorageError) -> RpcError {
     RpcError::Unavailable(format!("storage: {e}"))
@@ -68,37 +67,6 @@ fn admit_error(id: &Hash, e: AdmitError) -> RpcError {
         },
         AdmitError::Full(reason) => RpcError::MempoolFull { reason },
     }
-}
-
-/// Verifies signatures of `txs` in batches, split across all cores when there are many.
-fn verify_parallel(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if txs.len() < 2 * VERIFY_CHUNK || threads == 1 {
-        return verify_transactions(&txs.iter().collect::<Vec<_>>());
-    }
-    let per = txs.len().div_ceil(threads).max(VERIFY_CHUNK);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = txs
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    part.chunks(VERIFY_CHUNK)
-                        .flat_map(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(TxError::Signature(
-                        auditchain_primitives::keys::SignatureError::Invalid,
-                    ))]
-                })
-            })
-            .collect()
-    })
 }
 
 /// The node's RPC backend.
@@ -218,10 +186,12 @@ impl NodeBackend {
                 .map(|(t, id)| tx_view(*id, t))
                 .collect()
         });
+        let certificate = self.store.certificate(height).map_err(storage)?;
         Ok(Some(BlockView {
             hash: b.hash(),
             header: b.header,
             seal: b.seal,
+            certificate,
             tx_ids,
             txs,
         }))
@@ -294,7 +264,7 @@ impl Backend for NodeBackend {
         if admit.is_empty() {
             return results;
         }
-        match self.chain.submit(admit).await {
+        match self.chain.submit(admit, Origin::Local).await {
             Ok(admitted) => {
                 for (slot, r) in slots.into_iter().zip(admitted) {
                     if let Err(e) = r {
@@ -438,6 +408,13 @@ impl Backend for NodeBackend {
         let history_proof =
             merkle::inclusion_proof(&HistorySource(&*self.store), seq, block.header.history_size)
                 .map_err(merkle_err)?;
+        let certificate = self
+            .store
+            .certificate(st.height)
+            .map_err(storage)?
+            .ok_or_else(|| {
+                RpcError::Unavailable(format!("commit certificate of block {} missing", st.height))
+            })?;
         Ok(Receipt {
             chain_id: self.chain_id,
             tx_id: *id,
@@ -448,6 +425,7 @@ impl Backend for NodeBackend {
             tx_proof,
             history_index: seq,
             history_proof,
+            certificate,
         })
     }
 

@@ -221,6 +221,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             addr: ([127, 0, 0, 1], 0).into(),
             ..RpcConfig::default()
         },
+        p2p: None,
     })
     .await?;
     let url = node.rpc_url();

@@ -1,33 +1,55 @@
 //! The chain actor: the only task that writes storage.
 //!
-//! It owns the mempool, the consensus engine, the head and the history-tree frontier. Other tasks
-//! reach it through a cloneable [`ChainHandle`] over a bounded channel; queries carry a oneshot
-//! reply. It runs on its own thread with its own single-threaded runtime, so block building and
-//! the flushed sled commit never stall RPC workers.
+//! It owns the mempool, the BFT consensus engine ([`Bft`]), the head and the history-tree
+//! frontier. Other tasks reach it through a cloneable [`ChainHandle`] over a bounded channel;
+//! queries carry a oneshot reply. It runs on its own thread with its own single-threaded
+//! runtime, so block building and the flushed sled commit never stall RPC workers.
 //!
-//! Per block: select from the mempool → execute (rules and state root) → append tx ids to the
-//! history frontier → build and seal the header → one atomic, flushed store commit → only then
-//! remove from the mempool, wake `submitAndWait` waiters and broadcast the new head.
+//! Per height: the engine asks this node to build (its turn) → select from the mempool →
+//! execute → append tx ids to a copy of the history frontier → seal → gossip the proposal; or a
+//! proposal arrives from a peer and is checked in full ([`check_block`]) before the engine hears
+//! of it. Votes go out and come in over gossip. When a quorum precommits a block the engine
+//! **decides** it: the block and its commit certificate go to the writer thread (one atomic,
+//! flushed batch), and only then are transactions removed from the mempool, `submitAndWait`
+//! waiters released and the new (final) head broadcast. Nothing is written before it is final,
+//! so a BFT chain never reverts.
+//!
+//! A node that falls behind (the engine sees messages of later heights, or a decided block it
+//! never received) fetches certified blocks from peers ([`auditchain_p2p::BlocksRequest`]),
+//! verifies each (certificate, header, signatures, roots, execution) and commits them in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use auditchain_consensus::{Engine, Input, Output, RoundRobin};
+use auditchain_consensus::RoundRobin;
+use auditchain_consensus::bft::{Bft, BftInput, BftOutput, BftReject};
 use auditchain_genesis::Genesis;
+use auditchain_p2p::{
+    BlocksRequest, BlocksResponse, GossipMessage, MessageRef, NetHandle, P2pError, PeerRef,
+    Proposal, Verdict,
+};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
 use auditchain_primitives::merkle::{self, Frontier, MerkleError, TreeSource};
+use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
 use auditchain_rpc::types::HeadView;
-use auditchain_storage::{BlockCommit, ChainStore};
+use auditchain_storage::{BlockCommit, ChainStore, StorageError};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::execute::{ExecError, execute};
 use crate::mempool::{AdmitError, Mempool};
+use crate::verify::{CheckedBlock, check_block};
 
 /// Capacity of the command channel (commands carry `Vec`s of transactions).
 const COMMAND_QUEUE: usize = 1024;
+/// Most proposals kept for a height this node cannot check yet.
+const MAX_DEFERRED: usize = 64;
+/// Most transactions in one gossip message.
+const GOSSIP_TXS: usize = 4096;
+/// A sync request without an answer is given up after this long.
+const SYNC_PATIENCE: Duration = Duration::from_secs(35);
 
 /// Wall-clock ms since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -58,9 +80,19 @@ pub struct MempoolStats {
     pub bytes: usize,
 }
 
+/// Where submitted transactions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// This node's RPC: admitted ones are gossiped to peers.
+    Local,
+    /// A peer's gossip: gossipsub forwards them after the verdict.
+    Peer,
+}
+
 enum Command {
     Submit {
         txs: Vec<(Hash, Transaction)>,
+        origin: Origin,
         reply: oneshot::Sender<Vec<Result<(), AdmitError>>>,
     },
     Watch {
@@ -78,6 +110,12 @@ enum Command {
     Stats {
         reply: oneshot::Sender<MempoolStats>,
     },
+    Consensus {
+        msg: MessageRef,
+        message: GossipMessage,
+    },
+    PeerConnected,
+    Synced(Result<(PeerRef, BlocksResponse), P2pError>),
 }
 
 /// Why a request to the chain actor failed.
@@ -105,8 +143,10 @@ impl ChainHandle {
     pub async fn submit(
         &self,
         txs: Vec<(Hash, Transaction)>,
+        origin: Origin,
     ) -> Result<Vec<Result<(), AdmitError>>, ActorGone> {
-        self.ask(|reply| Command::Submit { txs, reply }).await
+        self.ask(|reply| Command::Submit { txs, origin, reply })
+            .await
     }
 
     /// Resolves with the sequence number of `id` once it is committed (at once if it already
@@ -135,6 +175,27 @@ impl ChainHandle {
     pub async fn stats(&self) -> Result<MempoolStats, ActorGone> {
         self.ask(|reply| Command::Stats { reply }).await
     }
+
+    /// Hands a proposal or votes from gossip to the actor, which reports the verdict to the
+    /// network itself.
+    pub async fn consensus(
+        &self,
+        msg: MessageRef,
+        message: GossipMessage,
+    ) -> Result<(), ActorGone> {
+        self.tx
+            .send(Command::Consensus { msg, message })
+            .await
+            .map_err(|_| ActorGone)
+    }
+
+    /// Tells the actor a peer connected (it then checks whether it is behind).
+    pub async fn peer_connected(&self) -> Result<(), ActorGone> {
+        self.tx
+            .send(Command::PeerConnected)
+            .await
+            .map_err(|_| ActorGone)
+    }
 }
 
 /// Verified starting point of the chain read from storage.
@@ -146,8 +207,8 @@ pub struct ChainStart {
 }
 
 /// Binds the store to the genesis (refusing another chain's data dir), then re-verifies the
-/// stored head: hash index, tx root, history root against stored nodes, seal and proposer.
-/// Errors: a message naming what failed.
+/// stored head: hash index, tx root, history root against stored nodes, seal, proposer and
+/// commit certificate. Errors: a message naming what failed.
 pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<ChainStart> {
     let gblock = genesis.block();
     store
@@ -178,9 +239,15 @@ pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<C
                 bail!("stored genesis block differs from the genesis file");
             }
         } else {
-            let engine = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
-            engine.check_proposer(&block.header)?;
+            use auditchain_consensus::Engine;
+            let rules = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
+            rules.check_proposer(&block.header)?;
             block.verify_seal()?;
+            store
+                .certificate(height)?
+                .context("commit certificate missing")?
+                .check_header(&genesis.hash(), &block.header, genesis.validators())
+                .context("commit certificate")?;
         }
         Ok(ChainStart {
             head: block.header,
@@ -196,12 +263,53 @@ pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<C
     Ok(head)
 }
 
+/// A block built here or received, checked against the head, waiting for a decision.
+struct Candidate {
+    block: Block,
+    checked: CheckedBlock,
+}
+
+/// A final block handed to the writer thread.
+struct CommitJob {
+    block: Block,
+    checked: CheckedBlock,
+    certificate: CommitCertificate,
+}
+
+/// What the actor remembers of the block being written.
+struct InFlight {
+    started: Instant,
+}
+
+type CommitResult = (CommitJob, Result<(), StorageError>);
+
+/// Everything the chain actor starts from.
+pub struct ActorParts {
+    /// Storage (the actor is its only writer).
+    pub store: Arc<dyn ChainStore>,
+    /// The chain's genesis.
+    pub genesis: Arc<Genesis>,
+    /// The verified head.
+    pub start: ChainStart,
+    /// This node's validator key (`None`: an observer).
+    pub key: Option<SecretKey>,
+    /// The network, if the node has peers.
+    pub net: Option<NetHandle>,
+    /// Receives each head after it is final and flushed (`chain_subscribeNewHeads`).
+    pub heads: broadcast::Sender<HeadView>,
+    /// Holds the durable head; readers never serve above it.
+    pub durable: watch::Sender<Header>,
+    /// Turns true to stop.
+    pub shutdown: watch::Receiver<bool>,
+}
+
 struct Actor {
     store: Arc<dyn ChainStore>,
     genesis: Arc<Genesis>,
     chain_id: Hash,
     key: Option<SecretKey>,
-    engine: RoundRobin,
+    engine: Bft,
+    rules: RoundRobin,
     mempool: Mempool,
     head: Header,
     head_hash: Hash,
@@ -209,43 +317,39 @@ struct Actor {
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<u64>>>>,
     heads: broadcast::Sender<HeadView>,
     durable: watch::Sender<Header>,
-    /// Engine outputs not yet acted on (every `on_input` may produce some).
-    outbox: Vec<Output>,
+    /// Engine outputs not yet acted on, in order.
+    outbox: VecDeque<BftOutput>,
     /// The block being written by the writer thread, if any (at most one).
     in_flight: Option<InFlight>,
     jobs: std::sync::mpsc::Sender<CommitJob>,
+    /// Blocks for the height being decided, by hash.
+    candidates: HashMap<Hash, Candidate>,
+    /// Proposals for the next height that arrived while the head block was being written.
+    deferred: Vec<(MessageRef, Box<Proposal>)>,
+    net: Option<NetHandle>,
+    myself: mpsc::WeakSender<Command>,
+    /// When the outstanding sync request was sent.
+    syncing: Option<Instant>,
+    /// A sync answer that arrived while a block was being written.
+    sync_stash: Option<BlocksResponse>,
+    /// This node's votes to gossip at the end of the current step.
+    votes_out: Vec<Vote>,
 }
 
-/// A sealed block handed to the writer thread.
-struct CommitJob {
-    block: Block,
-    hash: Hash,
-    ids: Vec<Hash>,
-    nodes: Vec<merkle::NewNode>,
-    built_ms: u64,
-}
-
-/// What the actor remembers of the block being written.
-struct InFlight {
-    frontier: Frontier,
-    started: std::time::Instant,
-}
-
-type CommitResult = (CommitJob, Result<(), auditchain_storage::StorageError>);
-
-/// Starts the chain actor on its own thread, with a writer thread that commits blocks, so the
-/// actor keeps admitting transactions while a block is flushed. Returns its handle and the
+/// Starts the chain actor on its own thread, with a writer thread that commits final blocks, so
+/// the actor keeps admitting transactions while a block is flushed. Returns its handle and the
 /// actor thread's join handle; it stops when `shutdown` turns true or every handle is dropped.
-/// `durable` receives each head after it is flushed to disk.
-pub fn spawn(
-    store: Arc<dyn ChainStore>,
-    genesis: Arc<Genesis>,
-    start: ChainStart,
-    key: Option<SecretKey>,
-    heads: broadcast::Sender<HeadView>,
-    durable: watch::Sender<Header>,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<(ChainHandle, std::thread::JoinHandle<()>)> {
+pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::JoinHandle<()>)> {
+    let ActorParts {
+        store,
+        genesis,
+        start,
+        key,
+        net,
+        heads,
+        durable,
+        shutdown,
+    } = parts;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (jobs, job_rx) = std::sync::mpsc::channel::<CommitJob>();
     let (done_tx, done_rx) = mpsc::channel::<CommitResult>(1);
@@ -256,24 +360,35 @@ pub fn spawn(
             for job in job_rx {
                 let r = writer_store.commit_block(BlockCommit {
                     block: &job.block,
-                    hash: job.hash,
-                    tx_ids: &job.ids,
-                    history_nodes: &job.nodes,
+                    hash: job.checked.hash,
+                    tx_ids: &job.checked.ids,
+                    history_nodes: &job.checked.nodes,
+                    certificate: Some(&job.certificate),
                 });
+                if r.is_err() {
+                    // a failing disk: do not spin; the actor retries the same block
+                    std::thread::sleep(Duration::from_millis(500));
+                }
                 if done_tx.blocking_send((job, r)).is_err() {
                     break;
                 }
             }
         })?;
-    let engine = RoundRobin::new(
-        genesis.round_robin().clone(),
-        key.as_ref().map(SecretKey::public_key),
+    let rr = genesis.round_robin();
+    let chain_id = genesis.hash();
+    let engine = Bft::new(
+        rr.timing(),
+        rr.validators.clone(),
+        chain_id,
+        key.clone(),
         start.head.height,
         start.head.timestamp_ms,
+        now_ms(),
     );
     let actor = Actor {
-        chain_id: genesis.hash(),
+        chain_id,
         mempool: Mempool::new(genesis.limits.clone()),
+        rules: RoundRobin::new(rr.clone(), None, 0, 0),
         head_hash: start.head.hash(),
         head: start.head,
         frontier: start.frontier,
@@ -284,9 +399,16 @@ pub fn spawn(
         waiters: HashMap::new(),
         heads,
         durable,
-        outbox: Vec::new(),
+        outbox: VecDeque::new(),
         in_flight: None,
         jobs,
+        candidates: HashMap::new(),
+        deferred: Vec::new(),
+        net,
+        myself: tx.downgrade(),
+        syncing: None,
+        sync_stash: None,
+        votes_out: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -340,17 +462,30 @@ impl Actor {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Submit { txs, reply } => {
+            Command::Submit { txs, origin, reply } => {
                 let store = &self.store;
+                let mut admitted = Vec::new();
                 let out = txs
                     .into_iter()
                     .map(|(id, tx)| {
                         let next = store.next_nonce(tx.signer()).unwrap_or(0);
-                        self.mempool
-                            .admit(tx, id, next, || store.tx_seq(&id).ok().flatten().is_some())
+                        let r = self.mempool.admit(tx.clone(), id, next, || {
+                            store.tx_seq(&id).ok().flatten().is_some()
+                        });
+                        if r.is_ok() && origin == Origin::Local {
+                            admitted.push(tx);
+                        }
+                        r
                     })
                     .collect();
                 let _ = reply.send(out);
+                if let Some(net) = &self.net {
+                    for chunk in admitted.chunks(GOSSIP_TXS) {
+                        if !net.publish(GossipMessage::Txs(chunk.to_vec())) {
+                            tracing::warn!("network queue full: transactions not gossiped");
+                        }
+                    }
+                }
             }
             Command::Watch { id, reply } => {
                 if self.mempool.get(&id).is_some() {
@@ -375,49 +510,164 @@ impl Actor {
                     bytes: self.mempool.bytes(),
                 });
             }
-        }
-    }
-
-    fn feed(&mut self, input: Input) {
-        let out = self.engine.on_input(input, now_ms());
-        self.outbox.extend(out);
-    }
-
-    /// Acts on engine outputs. At most one block is being written at a time; the engine does
-    /// not ask for the next height before it hears of the new head.
-    fn drive(&mut self) {
-        self.feed(Input::Pending {
-            txs: self.mempool.len(),
-        });
-        while self.in_flight.is_none() {
-            let Some(out) = self.outbox.pop() else { break };
-            match out {
-                Output::Propose {
-                    height,
-                    round,
-                    timestamp_ms,
-                } => {
-                    if let Err(e) = self.propose(height, round, timestamp_ms) {
-                        tracing::error!(height, error = %format!("{e:#}"), "proposal failed; will retry");
-                        self.retry_height();
+            Command::Consensus { msg, message } => {
+                let verdict = match message {
+                    GossipMessage::Proposal(p) => self.on_proposal(msg.clone(), p),
+                    GossipMessage::Votes(votes) => Some(self.on_votes(votes)),
+                    // transactions go through the mempool path, not here
+                    GossipMessage::Txs(_) => Some(Verdict::Ignore),
+                };
+                if let (Some(v), Some(net)) = (verdict, &self.net) {
+                    net.verdict(msg, v);
+                }
+            }
+            Command::PeerConnected => self.start_sync(),
+            Command::Synced(r) => {
+                self.syncing = None;
+                match r {
+                    Ok((peer, resp)) => {
+                        tracing::debug!(%peer, head = resp.head, blocks = resp.blocks.len(), "sync response");
+                        if self.in_flight.is_some() {
+                            self.sync_stash = Some(resp);
+                        } else {
+                            self.apply_synced(resp);
+                        }
                     }
+                    Err(e) => tracing::debug!(error = %e, "sync request failed"),
                 }
             }
         }
     }
 
-    /// Lets the engine propose the next height again (after a failed build or write).
-    fn retry_height(&mut self) {
-        self.feed(Input::NewHead {
-            height: self.head.height,
-            timestamp_ms: self.head.timestamp_ms,
-        });
+    /// Feeds the engine; its outputs join the outbox. Errors: the engine refused the input.
+    fn feed(&mut self, input: BftInput) -> Result<(), BftReject> {
+        let out = self.engine.on_input(input, now_ms())?;
+        self.outbox.extend(out);
+        Ok(())
     }
 
-    /// Builds, executes and seals a block, and hands it to the writer.
-    fn propose(&mut self, height: u64, round: u32, timestamp_ms: u64) -> anyhow::Result<()> {
+    /// Acts on engine outputs in order. Building the next block, and committing a decided one,
+    /// wait while a block is being written (both need the state after it).
+    fn drive(&mut self) {
+        let _ = self.feed(BftInput::Pending {
+            txs: self.mempool.len(),
+        });
+        while let Some(front) = self.outbox.front() {
+            let blocked = matches!(
+                front,
+                BftOutput::BuildBlock { .. } | BftOutput::Decide { .. }
+            ) && self.in_flight.is_some();
+            if blocked {
+                break;
+            }
+            let Some(out) = self.outbox.pop_front() else {
+                break;
+            };
+            self.act(out);
+        }
+        if !self.votes_out.is_empty() {
+            let votes = std::mem::take(&mut self.votes_out);
+            if let Some(net) = &self.net {
+                net.publish(GossipMessage::Votes(votes));
+            }
+        }
+    }
+
+    fn act(&mut self, out: BftOutput) {
+        match out {
+            BftOutput::BuildBlock {
+                height,
+                round,
+                timestamp_ms,
+            } => {
+                if height != self.head.height + 1 {
+                    return;
+                }
+                match self.build(height, round, timestamp_ms) {
+                    Ok(hash) => {
+                        let _ = self.feed(BftInput::Built {
+                            height,
+                            round,
+                            block: hash,
+                            timestamp_ms,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::error!(height, error = %format!("{e:#}"), "building a block failed")
+                    }
+                }
+            }
+            BftOutput::Propose {
+                height,
+                round,
+                block,
+                valid_round,
+            } => {
+                if let (Some(c), Some(net)) = (self.candidates.get(&block), &self.net) {
+                    tracing::debug!(height, round, %block, "proposing");
+                    net.publish(GossipMessage::Proposal(Box::new(Proposal {
+                        round,
+                        valid_round,
+                        block: c.block.clone(),
+                    })));
+                }
+            }
+            BftOutput::Vote(v) => self.votes_out.push(v),
+            BftOutput::Decide { certificate } => match self.candidates.remove(&certificate.block) {
+                Some(c) if c.block.header.height == self.head.height + 1 => {
+                    self.candidates.clear();
+                    self.deferred.clear();
+                    if self
+                        .jobs
+                        .send(CommitJob {
+                            block: c.block,
+                            checked: c.checked,
+                            certificate,
+                        })
+                        .is_ok()
+                    {
+                        self.in_flight = Some(InFlight {
+                            started: Instant::now(),
+                        });
+                    } else {
+                        tracing::error!("writer thread stopped");
+                    }
+                }
+                _ => {
+                    tracing::warn!(
+                        height = certificate.height,
+                        block = %certificate.block,
+                        "decided a block this node does not hold; syncing"
+                    );
+                    self.start_sync();
+                }
+            },
+            BftOutput::Equivocation { first, second } => {
+                let ev = Equivocation { first, second };
+                tracing::warn!(
+                    validator = %first.body.validator,
+                    height = first.body.height,
+                    round = first.body.round,
+                    "equivocation: two different votes for one height, round and step"
+                );
+                if let Err(e) = self.store.record_equivocation(&ev) {
+                    tracing::error!(error = %e, "storing equivocation evidence failed");
+                }
+            }
+            BftOutput::Behind { height } => {
+                tracing::info!(
+                    seen = height,
+                    head = self.head.height,
+                    "behind peers; syncing"
+                );
+                self.start_sync();
+            }
+        }
+    }
+
+    /// Builds, executes and seals a block on the head; keeps it as a candidate. Returns its hash.
+    fn build(&mut self, height: u64, round: u32, timestamp_ms: u64) -> anyhow::Result<Hash> {
         let key = self.key.clone().context("not a validator")?;
-        let started = std::time::Instant::now();
         let l = &self.genesis.limits;
         let store = Arc::clone(&self.store);
         let mut picked = self
@@ -467,41 +717,256 @@ impl Actor {
         };
         let block = Block::seal_with(header, txs, &key);
         let hash = block.hash();
-        let built_ms = started.elapsed().as_millis() as u64;
-        self.jobs
-            .send(CommitJob {
+        self.candidates.insert(
+            hash,
+            Candidate {
                 block,
-                hash,
-                ids,
-                nodes,
-                built_ms,
-            })
-            .map_err(|_| anyhow::anyhow!("writer thread stopped"))?;
-        self.in_flight = Some(InFlight { frontier, started });
-        Ok(())
+                checked: CheckedBlock {
+                    hash,
+                    ids,
+                    frontier,
+                    nodes,
+                    executed,
+                },
+            },
+        );
+        Ok(hash)
+    }
+
+    /// Checks a proposal from a peer and feeds it to the engine. Returns the gossip verdict, or
+    /// `None` if the proposal was deferred (judged later).
+    fn on_proposal(&mut self, msg: MessageRef, p: Box<Proposal>) -> Option<Verdict> {
+        let header = &p.block.header;
+        let height = header.height;
+        if height <= self.head.height {
+            return Some(Verdict::Ignore);
+        }
+        if height > self.head.height + 1 || self.in_flight.is_some() {
+            // the head block is being written (or this node is behind): judge it later
+            if height == self.engine.height() && self.deferred.len() < MAX_DEFERRED {
+                self.deferred.push((msg, p));
+                return None;
+            }
+            return Some(Verdict::Ignore);
+        }
+        let ConsensusFields::RoundRobin { round: built_round } = header.consensus else {
+            return Some(Verdict::Reject);
+        };
+        // Authenticity: a fresh proposal is the block sealed by the round's proposer; a
+        // re-proposal carries a block sealed in an earlier round, justified by a polka the
+        // engine checks from signed prevotes.
+        let proposer = match p.valid_round {
+            None if built_round == p.round => header.proposer,
+            Some(vr) if built_round <= vr && vr < p.round => self.engine.proposer(height, p.round),
+            _ => return Some(Verdict::Reject),
+        };
+        let now = now_ms();
+        use auditchain_consensus::Engine;
+        if let Err(e) = self.rules.verify_header(&p.block, &self.head, now) {
+            tracing::warn!(height, peer = %msg.peer(), error = %e, "proposal refused");
+            return Some(Verdict::Reject);
+        }
+        let hash = p.block.hash();
+        let valid = if self.candidates.contains_key(&hash) {
+            true
+        } else {
+            let store = &self.store;
+            let mempool = &self.mempool;
+            match check_block(
+                &self.genesis,
+                &self.rules,
+                &self.head,
+                &self.frontier,
+                &p.block,
+                now,
+                |t| mempool.get(&t.id()).is_some_and(|m| m == t),
+                |s| store.next_nonce(s),
+            ) {
+                Ok(checked) => {
+                    self.candidates.insert(
+                        hash,
+                        Candidate {
+                            block: p.block.clone(),
+                            checked,
+                        },
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(height, peer = %msg.peer(), error = %e, "invalid proposed block");
+                    false
+                }
+            }
+        };
+        let fed = self.feed(BftInput::Proposal {
+            height,
+            round: p.round,
+            block: hash,
+            valid_round: p.valid_round,
+            proposer,
+            valid,
+            timestamp_ms: header.timestamp_ms,
+        });
+        Some(if valid && fed.is_ok() {
+            Verdict::Accept
+        } else {
+            Verdict::Reject
+        })
+    }
+
+    /// Verifies vote signatures (ZIP-215) and feeds them to the engine.
+    fn on_votes(&mut self, votes: Vec<Vote>) -> Verdict {
+        for v in votes {
+            if v.verify(&self.chain_id).is_err() {
+                tracing::warn!(validator = %v.body.validator, "vote with a bad signature");
+                return Verdict::Reject;
+            }
+            if let Err(e) = self.feed(BftInput::Vote(v)) {
+                tracing::warn!(error = %e, "vote refused");
+                return Verdict::Reject;
+            }
+        }
+        Verdict::Accept
+    }
+
+    /// Asks a peer for the blocks after the head, unless a request is outstanding.
+    fn start_sync(&mut self) {
+        let Some(net) = self.net.clone() else { return };
+        if self.syncing.is_some_and(|t| t.elapsed() < SYNC_PATIENCE) {
+            return;
+        }
+        let Some(me) = self.myself.upgrade() else {
+            return;
+        };
+        self.syncing = Some(Instant::now());
+        let from = self.head.height + 1;
+        let req = BlocksRequest {
+            from,
+            to: from + auditchain_p2p::MAX_SYNC_BLOCKS - 1,
+        };
+        tokio::spawn(async move {
+            let r = net.request_blocks(req).await;
+            let _ = me.send(Command::Synced(r)).await;
+        });
+    }
+
+    /// Verifies and commits synced blocks in order; stops at the first that does not verify.
+    fn apply_synced(&mut self, resp: BlocksResponse) {
+        let before = self.head.height;
+        for cb in resp.blocks {
+            let h = cb.block.header.height;
+            if h <= self.head.height {
+                continue;
+            }
+            if h != self.head.height + 1 {
+                tracing::warn!(
+                    height = h,
+                    head = self.head.height,
+                    "sync response skips heights"
+                );
+                break;
+            }
+            if let Err(e) = cb.certificate.check_header(
+                &self.chain_id,
+                &cb.block.header,
+                self.genesis.validators(),
+            ) {
+                tracing::warn!(height = h, error = %e, "synced block has a bad certificate");
+                break;
+            }
+            let store = Arc::clone(&self.store);
+            let checked = match check_block(
+                &self.genesis,
+                &self.rules,
+                &self.head,
+                &self.frontier,
+                &cb.block,
+                now_ms().max(cb.block.header.timestamp_ms),
+                |_| false,
+                |s| store.next_nonce(s),
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(height = h, error = %e, "synced block does not verify");
+                    break;
+                }
+            };
+            if let Err(e) = self.store.commit_block(BlockCommit {
+                block: &cb.block,
+                hash: checked.hash,
+                tx_ids: &checked.ids,
+                history_nodes: &checked.nodes,
+                certificate: Some(&cb.certificate),
+            }) {
+                tracing::error!(height = h, error = %e, "committing a synced block failed");
+                break;
+            }
+            self.published(cb.block.header, checked);
+        }
+        if self.head.height > before {
+            tracing::info!(
+                from = before + 1,
+                to = self.head.height,
+                peer_head = resp.head,
+                "synced blocks"
+            );
+            let _ = self.feed(BftInput::NewHead {
+                height: self.head.height,
+                timestamp_ms: self.head.timestamp_ms,
+            });
+            self.candidates.clear();
+            self.deferred.clear();
+            if resp.head > self.head.height {
+                self.start_sync();
+            }
+        }
     }
 
     /// The writer finished a block: on success it is durable, so publish it.
-    fn on_written(&mut self, job: CommitJob, result: Result<(), auditchain_storage::StorageError>) {
+    fn on_written(&mut self, job: CommitJob, result: Result<(), StorageError>) {
         let Some(flight) = self.in_flight.take() else {
             return;
         };
         let height = job.block.header.height;
         if let Err(e) = result {
-            tracing::error!(height, error = %e, "block commit failed; will retry");
-            self.retry_height();
+            tracing::error!(height, error = %e, "committing a final block failed; retrying");
+            if self.jobs.send(job).is_ok() {
+                self.in_flight = Some(flight);
+            }
             return;
         }
+        let txs = job.checked.ids.len();
+        let hash = job.checked.hash;
+        self.published(job.block.header, job.checked);
+        tracing::info!(
+            height,
+            txs,
+            %hash,
+            total_ms = flight.started.elapsed().as_millis() as u64,
+            "committed final block"
+        );
+        if let Some(resp) = self.sync_stash.take() {
+            self.apply_synced(resp);
+        }
+        for (msg, p) in std::mem::take(&mut self.deferred) {
+            if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.net) {
+                net.verdict(msg, v);
+            }
+        }
+    }
+
+    /// Makes a committed, flushed block the head: mempool, waiters, subscribers.
+    fn published(&mut self, header: Header, checked: CheckedBlock) {
         let store = Arc::clone(&self.store);
-        self.frontier = flight.frontier;
-        self.head = job.block.header;
-        self.head_hash = job.hash;
+        self.frontier = checked.frontier;
+        self.head = header;
+        self.head_hash = checked.hash;
         self.mempool
-            .remove_committed(&job.ids, |s| store.next_nonce(s).unwrap_or(0));
+            .remove_committed(&checked.ids, |s| store.next_nonce(s).unwrap_or(0));
         let _ = self.durable.send(self.head.clone());
         if !self.waiters.is_empty() {
-            let first = self.head.history_size - job.ids.len() as u64;
-            for (i, id) in job.ids.iter().enumerate() {
+            let first = self.head.history_size - checked.ids.len() as u64;
+            for (i, id) in checked.ids.iter().enumerate() {
                 if let Some(ws) = self.waiters.remove(id) {
                     for w in ws {
                         let _ = w.send(Some(first + i as u64));
@@ -514,17 +979,5 @@ impl Actor {
             });
         }
         let _ = self.heads.send(HeadView::of(&self.head));
-        self.feed(Input::NewHead {
-            height,
-            timestamp_ms: self.head.timestamp_ms,
-        });
-        tracing::info!(
-            height,
-            txs = job.ids.len(),
-            hash = %job.hash,
-            build_ms = job.built_ms,
-            total_ms = flight.started.elapsed().as_millis() as u64,
-            "committed block"
-        );
     }
 }

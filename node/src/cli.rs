@@ -428,6 +428,7 @@ async fn run_node(a: RunArgs) -> anyhow::Result<()> {
         data_dir: Some(data_dir),
         key,
         rpc,
+        p2p: None,
     })
     .await?;
     println!(
@@ -501,6 +502,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
             addr: a.rpc_addr,
             ..RpcConfig::default()
         },
+        p2p: None,
     })
     .await?;
     println!("rpc: {}", node.rpc_url());

@@ -62,6 +62,7 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
             addr: ([127, 0, 0, 1], 0).into(),
             ..RpcConfig::default()
         },
+        p2p: None,
     })
     .await?;
     println!(

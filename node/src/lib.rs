@@ -15,6 +15,7 @@ pub mod demo;
 pub mod execute;
 pub mod keyfile;
 pub mod mempool;
+pub mod network;
 pub mod node;
 pub mod verify;
 

@@ -1,4 +1,5 @@
-//! Wiring: storage → chain actor → RPC server, and an orderly stop.
+//! Wiring: storage → p2p (when the node has peers) → chain actor → RPC server, and an orderly
+//! stop.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,14 +7,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use auditchain_genesis::Genesis;
-use auditchain_primitives::{Hash, SecretKey};
+use auditchain_p2p::{NetHandle, P2pConfig};
+use auditchain_primitives::{Hash, PublicKey, SecretKey};
 use auditchain_rpc::RpcConfig;
 use auditchain_rpc::ServerHandle;
 use auditchain_storage::{ChainStore, MemKv, SledKv, Store};
 use tokio::sync::{broadcast, watch};
 
 use crate::backend::NodeBackend;
-use crate::chain::{self, ChainHandle};
+use crate::chain::{self, ActorParts, ChainHandle};
+use crate::network::{StoreBlocks, pump};
 
 /// What a node needs to start.
 #[derive(Debug, Clone)]
@@ -26,6 +29,22 @@ pub struct NodeOptions {
     pub key: Option<SecretKey>,
     /// RPC listener and limits.
     pub rpc: RpcConfig,
+    /// Networking; `None` runs a node without peers (a one-validator chain).
+    pub p2p: Option<P2pOptions>,
+}
+
+/// Networking options of a node.
+#[derive(Debug, Clone, Default)]
+pub struct P2pOptions {
+    /// Multiaddresses to listen on (e.g. `/ip4/127.0.0.1/tcp/30333`).
+    pub listen: Vec<String>,
+    /// Peers to dial and keep dialing (multiaddresses ending in `/p2p/<peer id>`).
+    pub peers: Vec<String>,
+    /// Identity keys of observer nodes allowed to connect, besides the validators.
+    pub observers: Vec<PublicKey>,
+    /// The node's network identity; defaults to the validator key. An observer (no validator
+    /// key) needs one, listed in the validators' `observers`.
+    pub node_key: Option<SecretKey>,
 }
 
 /// A running node.
@@ -38,6 +57,8 @@ pub struct Node {
     pub store: Arc<dyn ChainStore>,
     /// The chain actor.
     pub chain: ChainHandle,
+    /// The network, if started.
+    pub net: Option<NetHandle>,
     shutdown: watch::Sender<bool>,
     actor: Option<std::thread::JoinHandle<()>>,
     rpc: ServerHandle,
@@ -89,15 +110,48 @@ impl Node {
         let (durable, durable_rx) = watch::channel(start.head.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let validator = opts.key.as_ref().map(SecretKey::public_key);
-        let (handle, actor) = chain::spawn(
-            Arc::clone(&store),
-            Arc::clone(&genesis),
+        let mut net = None;
+        let mut events = None;
+        if let Some(p) = &opts.p2p {
+            let key = p
+                .node_key
+                .clone()
+                .or_else(|| opts.key.clone())
+                .context("an observer needs a node key for the network")?;
+            let mut allowed = genesis.validators().to_vec();
+            allowed.extend(p.observers.iter().copied());
+            let provider = Arc::new(StoreBlocks {
+                store: Arc::clone(&store),
+                durable: durable_rx.clone(),
+            });
+            let (n, ev) = auditchain_p2p::start(
+                P2pConfig {
+                    key,
+                    listen: p.listen.clone(),
+                    bootstrap: p.peers.clone(),
+                    allowed,
+                    chain_id: genesis.hash(),
+                },
+                provider,
+            )
+            .await
+            .context("starting the network")?;
+            net = Some(n);
+            events = Some(ev);
+        }
+        let (handle, actor) = chain::spawn(ActorParts {
+            store: Arc::clone(&store),
+            genesis: Arc::clone(&genesis),
             start,
-            opts.key,
-            heads.clone(),
+            key: opts.key,
+            net: net.clone(),
+            heads: heads.clone(),
             durable,
-            shutdown_rx,
-        )?;
+            shutdown: shutdown_rx,
+        })?;
+        if let (Some(n), Some(ev)) = (&net, events) {
+            tokio::spawn(pump(ev, n.clone(), handle.clone(), Arc::clone(&genesis)));
+        }
         let backend = NodeBackend::new(
             Arc::clone(&store),
             handle.clone(),
@@ -115,6 +169,7 @@ impl Node {
             chain_id: genesis.hash(),
             store,
             chain: handle,
+            net,
             shutdown,
             actor: Some(actor),
             rpc,
@@ -138,6 +193,9 @@ impl Node {
         let _ = self.shutdown.send(true);
         if let Some(j) = self.actor.take() {
             let _ = tokio::task::spawn_blocking(move || j.join()).await;
+        }
+        if let Some(n) = &self.net {
+            n.shutdown().await;
         }
     }
 }

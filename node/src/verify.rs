@@ -6,14 +6,126 @@ use std::collections::HashMap;
 use auditchain_consensus::{Engine, RoundRobin};
 use auditchain_genesis::Genesis;
 use auditchain_primitives::block::tx_root;
-use auditchain_primitives::merkle::{self, Frontier};
+use auditchain_primitives::merkle::{self, Frontier, NewNode};
 use auditchain_primitives::receipt::ReceiptError;
-use auditchain_primitives::tx::verify_transactions;
-use auditchain_primitives::{Hash, PublicKey, Receipt, Transaction};
+use auditchain_primitives::tx::{TxError, verify_transactions};
+use auditchain_primitives::{Block, Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_storage::ChainStore;
 
 use crate::chain::now_ms;
-use crate::execute::execute;
+use crate::execute::{Executed, execute};
+
+/// Transactions per signature-verification chunk when a batch is split across cores.
+const VERIFY_CHUNK: usize = 256;
+
+/// Verifies signatures of `txs` (ZIP-215) in batches of 256, split across all cores when there
+/// are many; one result per transaction, in order.
+pub fn verify_parallel(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if txs.len() < 2 * VERIFY_CHUNK || threads == 1 {
+        return verify_transactions(&txs.iter().collect::<Vec<_>>());
+    }
+    let per = txs.len().div_ceil(threads).max(VERIFY_CHUNK);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = txs
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.chunks(VERIFY_CHUNK)
+                        .flat_map(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(TxError::Signature(
+                        auditchain_primitives::keys::SignatureError::Invalid,
+                    ))]
+                })
+            })
+            .collect()
+    })
+}
+
+/// A block that passed [`check_block`]: what committing it needs.
+pub struct CheckedBlock {
+    /// Its hash.
+    pub hash: Hash,
+    /// Its transaction ids, in block order.
+    pub ids: Vec<Hash>,
+    /// The history frontier after it.
+    pub frontier: Frontier,
+    /// History-tree nodes it completes.
+    pub nodes: Vec<NewNode>,
+    /// Its execution result.
+    pub executed: Executed,
+}
+
+/// Checks `block` as the child of `parent` (whose history frontier is `frontier`) at local time
+/// `now_ms`: header rules (height, parent hash, timestamp bounds, proposer for its round, seal),
+/// transaction signatures (batched across cores; those for which `known_good` is true are
+/// skipped), `tx_root` and `tx_count`, execution rules and `state_root`, `history_root` and
+/// `history_size`. `next_nonce` reads committed nonces at `parent`.
+/// Errors: the first failed rule, as text.
+#[allow(clippy::too_many_arguments)]
+pub fn check_block<E: std::fmt::Display>(
+    genesis: &Genesis,
+    rules: &RoundRobin,
+    parent: &Header,
+    frontier: &Frontier,
+    block: &Block,
+    now_ms: u64,
+    known_good: impl Fn(&Transaction) -> bool,
+    next_nonce: impl FnMut(&PublicKey) -> Result<u64, E>,
+) -> Result<CheckedBlock, String> {
+    rules
+        .verify_header(block, parent, now_ms)
+        .map_err(|e| e.to_string())?;
+    let unchecked: Vec<Transaction> = block
+        .txs
+        .iter()
+        .filter(|t| !known_good(t))
+        .cloned()
+        .collect();
+    if verify_parallel(&unchecked).iter().any(Result::is_err) {
+        return Err("a transaction signature does not verify".into());
+    }
+    let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
+    if tx_root(&ids) != block.header.tx_root || ids.len() as u64 != u64::from(block.header.tx_count)
+    {
+        return Err("tx_root or tx_count does not match the transactions".into());
+    }
+    let executed = execute(
+        genesis,
+        &genesis.hash(),
+        &parent.state_root,
+        &block.txs,
+        next_nonce,
+    )
+    .map_err(|e| e.to_string())?;
+    if executed.state_root != block.header.state_root {
+        return Err("state_root does not match re-execution".into());
+    }
+    let mut frontier = frontier.clone();
+    let mut nodes = Vec::with_capacity(ids.len());
+    for id in &ids {
+        frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+    }
+    if frontier.size() != block.header.history_size || frontier.root() != block.header.history_root
+    {
+        return Err("history_root or history_size does not match".into());
+    }
+    Ok(CheckedBlock {
+        hash: block.hash(),
+        ids,
+        frontier,
+        nodes,
+        executed,
+    })
+}
 
 /// The first problem found in a stored chain.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +155,8 @@ fn fault(height: u64, reason: impl std::fmt::Display) -> ChainFault {
 
 /// Re-verifies every block from genesis: encoding, hash index, parent linkage, timestamps,
 /// proposer and seal, tx signatures (batched, ZIP-215), tx root, execution rules and state
-/// root, history root and size. `progress(height)` is called every 1,000 blocks.
+/// root, history root and size, and the commit certificate stored with each block.
+/// `progress(height)` is called every 1,000 blocks.
 /// Errors: the first [`ChainFault`].
 pub fn verify_chain(
     store: &dyn ChainStore,
@@ -87,43 +200,28 @@ pub fn verify_chain(
         if store.height_of(&hash).map_err(|e| fault(h, e))? != Some(h) {
             return Err(fault(h, format!("hash index does not map {hash} here")));
         }
-        engine
-            .verify_header(&block, &parent, now_ms().max(block.header.timestamp_ms))
-            .map_err(|e| fault(h, e))?;
-        let refs: Vec<&Transaction> = block.txs.iter().collect();
-        if let Some(i) = verify_transactions(&refs).iter().position(Result::is_err) {
-            return Err(fault(
-                h,
-                format!("transaction {i}: signature does not verify"),
-            ));
-        }
-        let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
-        if tx_root(&ids) != block.header.tx_root
-            || ids.len() as u64 != u64::from(block.header.tx_count)
-        {
-            return Err(fault(
-                h,
-                "tx_root or tx_count does not match the transactions",
-            ));
-        }
-        let executed = execute(genesis, &chain_id, &parent.state_root, &block.txs, |s| {
-            Ok::<u64, std::convert::Infallible>(nonces.get(s).copied().unwrap_or(0))
-        })
+        let checked = check_block(
+            genesis,
+            &engine,
+            &parent,
+            &frontier,
+            &block,
+            now_ms().max(block.header.timestamp_ms),
+            |_| false,
+            |s| Ok::<u64, std::convert::Infallible>(nonces.get(s).copied().unwrap_or(0)),
+        )
         .map_err(|e| fault(h, e))?;
-        if executed.state_root != block.header.state_root {
-            return Err(fault(h, "state_root does not match re-execution"));
-        }
+        let cert = store
+            .certificate(h)
+            .map_err(|e| fault(h, e))?
+            .ok_or_else(|| fault(h, "commit certificate missing"))?;
+        cert.check_header(&chain_id, &block.header, genesis.validators())
+            .map_err(|e| fault(h, format!("commit certificate: {e}")))?;
         for t in &block.txs {
             nonces.insert(*t.signer(), t.body().nonce + 1);
         }
-        for id in &ids {
-            frontier.append(merkle::leaf_hash(&id.0), |_| {});
-        }
-        if frontier.size() != block.header.history_size
-            || frontier.root() != block.header.history_root
-        {
-            return Err(fault(h, "history_root or history_size does not match"));
-        }
+        let ids = checked.ids;
+        frontier = checked.frontier;
         txs_checked += ids.len() as u64;
         parent = block.header;
         if h % 1000 == 0 {
@@ -137,11 +235,12 @@ pub fn verify_chain(
 }
 
 /// Verifies a receipt offline against a genesis: chain id, tx signature and id, both inclusion
-/// proofs, seal, and that the proposer was scheduled for that height in the genesis validator
-/// set. Errors: [`ReceiptError`].
+/// proofs, seal, that the proposer was scheduled for that height and round in the genesis
+/// validator set, and the commit certificate (a quorum of that set precommitted the block).
+/// Errors: [`ReceiptError`].
 pub fn verify_receipt(receipt: &Receipt, genesis: &Genesis) -> Result<(), ReceiptError> {
     let engine = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
-    receipt.verify(&genesis.hash(), |h| {
+    receipt.verify(&genesis.hash(), genesis.validators(), |h| {
         engine.check_proposer(h).map_err(|e| e.to_string())
     })
 }

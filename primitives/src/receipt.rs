@@ -2,9 +2,10 @@
 //!
 //! A receipt carries the signed transaction, the sealed header of its block, the RFC 6962
 //! inclusion proof of the tx id in the block's `tx_root`, and the inclusion proof of the tx id in
-//! the history tree at the header's `history_size`. [`Receipt::verify`] checks all of it against
-//! a chain id and a proposer rule supplied by the caller (from the genesis file), contacting
-//! nothing. Specified in docs/receipts.md.
+//! the history tree at the header's `history_size`, and the block's commit certificate (the
+//! precommits of a quorum of validators that made it final). [`Receipt::verify`] checks all of
+//! it against a chain id, the validator set and a proposer rule supplied by the caller (from the
+//! genesis file), contacting nothing. Specified in docs/blocks.md.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,7 @@ use crate::bytes::{Hash, Signature};
 use crate::keys::verify;
 use crate::merkle::{self, MerkleError};
 use crate::tx::{Transaction, TxError};
+use crate::vote::{CertificateError, CommitCertificate};
 
 /// Why a receipt failed verification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +57,15 @@ pub enum ReceiptError {
         /// Why not.
         reason: String,
     },
+    /// The commit certificate is for another block or does not verify.
+    #[error("commit certificate: {0}")]
+    Certificate(String),
+}
+
+impl From<CertificateError> for ReceiptError {
+    fn from(e: CertificateError) -> Self {
+        ReceiptError::Certificate(e.to_string())
+    }
 }
 
 /// An offline-verifiable proof that a transaction is in the chain.
@@ -79,15 +90,19 @@ pub struct Receipt {
     pub history_index: u64,
     /// RFC 6962 audit path from the tx leaf to `header.history_root` at `header.history_size`.
     pub history_proof: Vec<Hash>,
+    /// The precommits that finalized the block (see [`CommitCertificate`]).
+    pub certificate: CommitCertificate,
 }
 
 impl Receipt {
     /// Verifies everything: chain, tx signature (ZIP-215), tx id, both inclusion proofs, the
-    /// seal, and `check_proposer(header)` (which says whether the header's proposer may seal it,
-    /// per the validator set). Errors: the first [`ReceiptError`] found.
+    /// seal, `check_proposer(header)` (which says whether the header's proposer may seal it),
+    /// and that the commit certificate names this header and holds valid precommits of a quorum
+    /// of `validators`. Errors: the first [`ReceiptError`] found.
     pub fn verify(
         &self,
         chain_id: &Hash,
+        validators: &[crate::bytes::PublicKey],
         check_proposer: impl Fn(&Header) -> Result<(), String>,
     ) -> Result<(), ReceiptError> {
         if self.chain_id != *chain_id {
@@ -137,6 +152,9 @@ impl Receipt {
             proposer: self.header.proposer,
             height: self.header.height,
             reason,
-        })
+        })?;
+        self.certificate
+            .check_header(chain_id, &self.header, validators)?;
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::block::{Block, ConsensusFields, Header};
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::codec::encode;
 use crate::keys::{SecretKey, SignatureError, verify, verify_batch};
@@ -107,6 +108,18 @@ pub enum CertificateError {
     /// A signature does not verify.
     #[error("precommit of {0} does not verify")]
     BadSignature(PublicKey),
+    /// The certificate is for another height, round or block than the header it is paired with.
+    #[error(
+        "certificate for height {height} round {round} block {block} does not match the header"
+    )]
+    WrongBlock {
+        /// Certificate height.
+        height: u64,
+        /// Certificate round.
+        round: u32,
+        /// Certificate block hash.
+        block: Hash,
+    },
 }
 
 /// The precommits that finalized a block: the proof of finality stored with it.
@@ -165,6 +178,73 @@ impl CommitCertificate {
         }
         Ok(())
     }
+}
+
+impl CommitCertificate {
+    /// Verifies that the certificate finalizes `header`: same height, the header's hash, then
+    /// [`CommitCertificate::verify`]. The certificate's round may be later than the header's
+    /// round (a block built in one round can be re-proposed and decided in a later one).
+    /// Errors: [`CertificateError`].
+    pub fn check_header(
+        &self,
+        chain_id: &Hash,
+        header: &Header,
+        validators: &[PublicKey],
+    ) -> Result<(), CertificateError> {
+        let round_ok = matches!(header.consensus, ConsensusFields::RoundRobin { round } if round <= self.round);
+        if self.height != header.height || !round_ok || self.block != header.hash() {
+            return Err(CertificateError::WrongBlock {
+                height: self.height,
+                round: self.round,
+                block: self.block,
+            });
+        }
+        self.verify(chain_id, validators)
+    }
+}
+
+/// Evidence that a validator signed two different votes for one height, round and step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Equivocation {
+    /// The vote seen first.
+    pub first: Vote,
+    /// The conflicting vote.
+    pub second: Vote,
+}
+
+impl Equivocation {
+    /// Checks that both votes are by one validator, for one height, round and step, name
+    /// different blocks, and both verify. Errors: a description of what does not hold.
+    pub fn verify(&self, chain_id: &Hash) -> Result<(), String> {
+        let (a, b) = (&self.first.body, &self.second.body);
+        if a.validator != b.validator
+            || a.height != b.height
+            || a.round != b.round
+            || a.kind != b.kind
+        {
+            return Err("votes are not for one validator, height, round and step".into());
+        }
+        if a.block == b.block {
+            return Err("votes do not conflict".into());
+        }
+        self.first
+            .verify(chain_id)
+            .map_err(|e| format!("first vote: {e}"))?;
+        self.second
+            .verify(chain_id)
+            .map_err(|e| format!("second vote: {e}"))
+    }
+}
+
+/// A final block with the certificate that made it final: what block sync transfers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifiedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its commit certificate.
+    pub certificate: CommitCertificate,
 }
 
 #[cfg(test)]

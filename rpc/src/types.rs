@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use auditchain_primitives::tx::WireTx;
+use auditchain_primitives::vote::CommitCertificate;
 use auditchain_primitives::{Hash, Header, PublicKey, Signature, TxBody};
 use serde::{Deserialize, Serialize};
 
@@ -233,6 +234,8 @@ pub struct BlockView {
     pub header: Header,
     /// Proposer's seal.
     pub seal: Signature,
+    /// The commit certificate that made the block final (`null` for genesis).
+    pub certificate: Option<CommitCertificate>,
     /// Transaction ids in block order.
     pub tx_ids: Vec<Hash>,
     /// Full transactions, when asked for (`full = true`).

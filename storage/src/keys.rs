@@ -15,6 +15,9 @@
 //! | `N`    | signer                                | next nonce u64             |
 //! | `R`    | level u8 ‖ index u64 (level ≥ 4)      | history node hash          |
 //! | `C`    | event type                            | count u64                  |
+//! | `U`    | height u64                            | undo record of the block   |
+//! | `Q`    | height u64                            | commit certificate         |
+//! | `Z`    | sequence u64                          | equivocation evidence      |
 //!
 //! A posting list holds, for one block and one index key, the ascending sequence numbers of
 //! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
@@ -73,6 +76,21 @@ pub fn nonce(signer: &PublicKey) -> Vec<u8> {
 /// `R` key of a history node.
 pub fn history_node(level: u32, index: u64) -> Vec<u8> {
     with(b'R', &[&[level as u8], &index.to_be_bytes()])
+}
+
+/// `Q` key of the commit certificate of the block at `height`.
+pub fn certificate(height: u64) -> Vec<u8> {
+    with(b'Q', &[&height.to_be_bytes()])
+}
+
+/// `Z` key of the `n`-th stored equivocation evidence.
+pub fn equivocation(n: u64) -> Vec<u8> {
+    with(b'Z', &[&n.to_be_bytes()])
+}
+
+/// `U` key of a block's undo record.
+pub fn undo(height: u64) -> Vec<u8> {
+    with(b'U', &[&height.to_be_bytes()])
 }
 
 /// `C` key of an event type counter.

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::CodecError;
 use auditchain_primitives::merkle::NewNode;
+use auditchain_primitives::vote::{CommitCertificate, Equivocation};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,8 @@ pub struct BlockCommit<'a> {
     pub tx_ids: &'a [Hash],
     /// History-tree nodes completed by appending the tx ids.
     pub history_nodes: &'a [NewNode],
+    /// The commit certificate that made the block final (BFT chains); stored beside it.
+    pub certificate: Option<&'a CommitCertificate>,
 }
 
 /// Storage for one chain. All methods are safe to call from many threads.
@@ -155,7 +158,29 @@ pub trait ChainStore: Send + Sync {
     /// Committed transaction count per event type.
     fn event_type_counts(&self) -> Result<BTreeMap<String, u64>, StorageError>;
 
-    /// Atomically commits the next block and its indexes, then flushes to disk.
+    /// Atomically commits the next block and its indexes, then flushes to disk. Also writes
+    /// the block's undo record (previous values of the keys it overwrites).
     /// Errors: [`StorageError::NotNext`] if the block's height is not head + 1.
     fn commit_block(&self, commit: BlockCommit<'_>) -> Result<(), StorageError>;
+
+    /// The commit certificate stored with the block at `height`, if any.
+    fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StorageError>;
+
+    /// Appends equivocation evidence (two conflicting votes of one validator) and flushes.
+    /// Evidence already stored (the same pair) is not stored twice. Returns its sequence number.
+    fn record_equivocation(&self, evidence: &Equivocation) -> Result<u64, StorageError>;
+
+    /// Stored equivocation evidence with sequence numbers from `from`, at most `limit`, in
+    /// order, as `(sequence, evidence)`.
+    fn equivocations(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Equivocation)>, StorageError>;
+
+    /// Atomically removes the head block and everything it wrote, restoring every key it
+    /// overwrote, then flushes: afterwards the store is byte for byte what it was before the
+    /// block was committed (fork choice reorganisations). Returns the removed block.
+    /// Errors: the head is genesis, or a missing / corrupt undo record.
+    fn revert_head(&self) -> Result<Block, StorageError>;
 }

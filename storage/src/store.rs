@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::{decode, encode};
 use auditchain_primitives::tx::Payload;
+use auditchain_primitives::vote::{CommitCertificate, Equivocation};
 use auditchain_primitives::{Block, Hash, PublicKey, merkle};
 
 use crate::kv::{Kv, Write};
@@ -262,6 +263,49 @@ impl<K: Kv> ChainStore for Store<K> {
         }
     }
 
+    fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StorageError> {
+        self.kv
+            .get(&keys::certificate(height))?
+            .map(|b| decode(&b).map_err(corrupt(format!("certificate of block {height}"))))
+            .transpose()
+    }
+
+    fn record_equivocation(&self, evidence: &Equivocation) -> Result<u64, StorageError> {
+        let bytes = encode(evidence)?;
+        let last = self.kv.scan(
+            &keys::equivocation(0),
+            &keys::equivocation(u64::MAX),
+            usize::MAX,
+        )?;
+        if let Some((k, _)) = last.iter().find(|(_, v)| *v == bytes) {
+            return u64_of(&k[1..], "equivocation key");
+        }
+        let n = last.len() as u64;
+        self.kv.apply(vec![(keys::equivocation(n), Some(bytes))])?;
+        self.kv.flush()?;
+        Ok(n)
+    }
+
+    fn equivocations(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Equivocation)>, StorageError> {
+        self.kv
+            .scan(
+                &keys::equivocation(from),
+                &keys::equivocation(u64::MAX),
+                limit,
+            )?
+            .into_iter()
+            .map(|(k, v)| {
+                let n = u64_of(&k[1..], "equivocation key")?;
+                let e = decode(&v).map_err(corrupt(format!("equivocation {n}")))?;
+                Ok((n, e))
+            })
+            .collect()
+    }
+
     fn event_type_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
         self.kv
             .scan(b"C", b"D", usize::MAX)?
@@ -284,8 +328,85 @@ impl<K: Kv> ChainStore for Store<K> {
                 head,
             });
         }
+        let ws = self.block_writes(c)?;
+        // Undo record: the previous value of every key this block overwrites (created keys are
+        // recomputed from the block on revert).
+        let mut undo: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(ws.updated.len());
+        for (k, _) in &ws.updated {
+            undo.push((k.clone(), self.kv.get(k)?));
+        }
+        let mut w = ws.created;
+        w.extend(ws.updated);
+        w.push((keys::undo(h.height), Some(encode(&undo)?)));
+        self.kv.apply(w)?;
+        self.kv.flush()
+    }
+
+    fn revert_head(&self) -> Result<Block, StorageError> {
+        let head = self.head_height()?.unwrap_or(0);
+        if head == 0 {
+            return Err(StorageError::Corrupt {
+                what: "cannot revert the genesis block".into(),
+            });
+        }
+        let block = self.block(head)?.ok_or_else(|| StorageError::Corrupt {
+            what: format!("head block {head} missing"),
+        })?;
+        let parent = self
+            .header(head - 1)?
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("header {} missing", head - 1),
+            })?
+            .header;
+        let undo_bytes = self
+            .kv
+            .get(&keys::undo(head))?
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("undo record of block {head} missing"),
+            })?;
+        let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            decode(&undo_bytes).map_err(corrupt(format!("undo record of block {head}")))?;
+        let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
+        let mut frontier =
+            merkle::Frontier::from_source(self, parent.history_size).map_err(|e| {
+                StorageError::Corrupt {
+                    what: format!("history tree at size {}: {e}", parent.history_size),
+                }
+            })?;
+        let mut nodes = Vec::new();
+        for id in &ids {
+            frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+        }
+        let ws = self.block_writes(BlockCommit {
+            block: &block,
+            hash: block.hash(),
+            tx_ids: &ids,
+            history_nodes: &nodes,
+            certificate: None,
+        })?;
+        let mut w: Vec<Write> = vec![(keys::certificate(head), None)];
+        w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
+        w.extend(undo);
+        w.push((keys::undo(head), None));
+        self.kv.apply(w)?;
+        self.kv.flush()?;
+        Ok(block)
+    }
+}
+
+/// The keys one block writes: `created` keys did not exist before it (deleted on revert),
+/// `updated` keys did (their previous values go into the undo record).
+struct BlockWrites {
+    created: Vec<Write>,
+    updated: Vec<Write>,
+}
+
+impl<K: Kv> Store<K> {
+    fn block_writes(&self, c: BlockCommit<'_>) -> Result<BlockWrites, StorageError> {
+        let h = &c.block.header;
         let first_seq = h.history_size - u64::from(h.tx_count);
-        let mut w: Vec<Write> = Vec::with_capacity(c.block.txs.len() * 6 + 8);
+        let mut w: Vec<Write> = Vec::with_capacity(c.block.txs.len() * 2 + 8);
+        let mut updated: Vec<Write> = Vec::new();
         let mut nonces: BTreeMap<PublicKey, u64> = BTreeMap::new();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         let mut postings: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -317,7 +438,7 @@ impl<K: Kv> ChainStore for Store<K> {
             *counts.entry(body.payload.event_type()).or_default() += 1;
         }
         for (signer, n) in nonces {
-            w.push((keys::nonce(&signer), Some(n.to_be_bytes().to_vec())));
+            updated.push((keys::nonce(&signer), Some(n.to_be_bytes().to_vec())));
         }
         for (t, n) in counts {
             let key = keys::type_count(t);
@@ -327,7 +448,7 @@ impl<K: Kv> ChainStore for Store<K> {
                 .map(|v| u64_of(&v, "type count"))
                 .transpose()?
                 .unwrap_or(0);
-            w.push((key, Some((old + n).to_be_bytes().to_vec())));
+            updated.push((key, Some((old + n).to_be_bytes().to_vec())));
         }
         for (mut key, list) in postings {
             key.extend_from_slice(&list[list.len() - 8..]);
@@ -352,11 +473,26 @@ impl<K: Kv> ChainStore for Store<K> {
             keys::block_hash(&c.hash),
             Some(h.height.to_be_bytes().to_vec()),
         ));
-        w.push((
+        if let Some(cert) = c.certificate {
+            w.push((keys::certificate(h.height), Some(encode(cert)?)));
+        }
+        updated.push((
             keys::META_HEAD.to_vec(),
             Some(h.height.to_be_bytes().to_vec()),
         ));
-        self.kv.apply(w)?;
-        self.kv.flush()
+        Ok(BlockWrites {
+            created: w,
+            updated,
+        })
+    }
+}
+
+impl<K: Kv> merkle::TreeSource for Store<K> {
+    fn perfect(&self, level: u32, index: u64) -> Result<Hash, merkle::MerkleError> {
+        self.history_node(level, index)
+            .map_err(|e| merkle::MerkleError::Source(e.to_string()))?
+            .ok_or_else(|| {
+                merkle::MerkleError::Source(format!("history node ({level}, {index}) missing"))
+            })
     }
 }

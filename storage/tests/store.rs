@@ -82,6 +82,7 @@ fn commit(
             hash: block.hash(),
             tx_ids: &ids,
             history_nodes: &nodes,
+            certificate: None,
         })
         .unwrap();
     block
@@ -129,7 +130,8 @@ fn exercise<K: Kv>(store: &Store<K>) {
             block: &stale,
             hash: stale.hash(),
             tx_ids: &[],
-            history_nodes: &[]
+            history_nodes: &[],
+            certificate: None,
         }),
         Err(StorageError::NotNext { height: 1, head: 2 })
     ));
@@ -269,4 +271,149 @@ fn a_flipped_byte_in_a_stored_tx_position_is_reported_with_its_height() {
     s.kv().apply(vec![(key, Some(v))]).unwrap();
     let e = s.block(1).unwrap_err().to_string();
     assert!(e.contains("height 1"), "{e}");
+}
+
+/// Every key and value of a store, for byte-for-byte comparisons.
+fn dump<K: Kv>(store: &Store<K>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store.kv().scan(&[], &[0xff; 8], usize::MAX).unwrap()
+}
+
+fn reverting_the_head_restores_every_byte<K: Kv>(store: &Store<K>) {
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}").unwrap();
+    assert!(store.revert_head().is_err(), "genesis cannot be reverted");
+    let (a, b) = (
+        SecretKey::from_seed(&[1; 32]),
+        SecretKey::from_seed(&[2; 32]),
+    );
+    let mut f = Frontier::new();
+    let mut parent = g.header.clone();
+    // 7 transactions before the fork point: the next block completes a stored history node
+    for n in 0..7 {
+        parent = commit(
+            store,
+            &mut f,
+            &parent,
+            vec![tx(chain, &a, n, "host1", "login")],
+        )
+        .header;
+    }
+    let before = dump(store);
+    let fork = f.clone();
+    let b8 = commit(
+        store,
+        &mut f,
+        &parent,
+        vec![
+            tx(chain, &a, 7, "host1", "logout"), // updates a nonce, a posting list, a counter
+            tx(chain, &b, 0, "host9", "new_type"), // creates them
+        ],
+    );
+    assert_ne!(dump(store), before);
+    assert_eq!(store.revert_head().unwrap(), b8);
+    assert_eq!(
+        dump(store),
+        before,
+        "revert left the store byte for byte as before"
+    );
+    assert_eq!(store.head_height().unwrap(), Some(7));
+    assert_eq!(store.next_nonce(&a.public_key()).unwrap(), 7);
+    assert_eq!(store.next_nonce(&b.public_key()).unwrap(), 0);
+    assert_eq!(store.tx_seq(&b8.txs[1].id()).unwrap(), None);
+    // the other branch commits on top of the restored state
+    let mut f2 = fork;
+    let other = commit(
+        store,
+        &mut f2,
+        &parent,
+        vec![tx(chain, &b, 0, "host2", "x")],
+    );
+    assert_eq!(store.head_height().unwrap(), Some(8));
+    assert_eq!(store.block(8).unwrap().unwrap(), other);
+}
+
+#[test]
+fn revert_head_in_memory() {
+    reverting_the_head_restores_every_byte(&Store::new(MemKv::default()));
+}
+
+#[test]
+fn revert_head_on_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    reverting_the_head_restores_every_byte(&Store::new(SledKv::open(dir.path()).unwrap()));
+}
+
+#[test]
+fn certificates_and_equivocations_are_stored() {
+    use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, VoteBody, VoteKind};
+    let store = Store::new(MemKv::default());
+    let g = genesis(1);
+    store.init(&g, "{}").unwrap();
+    let key = SecretKey::from_seed(&[7; 32]);
+    let mut f = Frontier::new();
+    let b1 = commit(&store, &mut f, &g.header, vec![]);
+    assert_eq!(store.certificate(1).unwrap(), None);
+    // a block committed with its certificate
+    let header = Header {
+        height: 2,
+        parent_hash: b1.hash(),
+        timestamp_ms: b1.header.timestamp_ms + 1,
+        ..b1.header.clone()
+    };
+    let b2 = Block {
+        header,
+        seal: Signature([1; 64]),
+        txs: vec![],
+    };
+    let vote = |block: Hash| {
+        Vote::sign(
+            &g.hash(),
+            VoteBody {
+                kind: VoteKind::Precommit,
+                height: 2,
+                round: 0,
+                block: Some(block),
+                validator: key.public_key(),
+            },
+            &key,
+        )
+    };
+    let cert = CommitCertificate {
+        height: 2,
+        round: 0,
+        block: b2.hash(),
+        signatures: vec![(key.public_key(), vote(b2.hash()).signature)],
+    };
+    store
+        .commit_block(BlockCommit {
+            block: &b2,
+            hash: b2.hash(),
+            tx_ids: &[],
+            history_nodes: &[],
+            certificate: Some(&cert),
+        })
+        .unwrap();
+    assert_eq!(store.certificate(2).unwrap(), Some(cert));
+    store.revert_head().unwrap();
+    assert_eq!(
+        store.certificate(2).unwrap(),
+        None,
+        "revert removes the certificate"
+    );
+
+    let ev = Equivocation {
+        first: vote(Hash([1; 32])),
+        second: vote(Hash([2; 32])),
+    };
+    assert!(ev.verify(&g.hash()).is_ok());
+    assert_eq!(store.record_equivocation(&ev).unwrap(), 0);
+    assert_eq!(store.record_equivocation(&ev).unwrap(), 0, "stored once");
+    let ev2 = Equivocation {
+        second: vote(Hash([3; 32])),
+        ..ev
+    };
+    assert_eq!(store.record_equivocation(&ev2).unwrap(), 1);
+    assert_eq!(store.equivocations(0, 10).unwrap(), vec![(0, ev), (1, ev2)]);
+    assert_eq!(store.equivocations(1, 10).unwrap(), vec![(1, ev2)]);
 }

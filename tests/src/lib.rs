@@ -164,6 +164,7 @@ async fn start_node(genesis: &Genesis, dir: &std::path::Path, key: &SecretKey) -
             addr: ([127, 0, 0, 1], 0).into(),
             ..RpcConfig::default()
         },
+        p2p: None,
     })
     .await
     .expect("node starts")

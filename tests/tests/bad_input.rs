@@ -212,6 +212,7 @@ async fn a_data_dir_of_another_chain_is_refused() {
             addr: ([127, 0, 0, 1], 0).into(),
             ..RpcConfig::default()
         },
+        p2p: None,
     })
     .await
     .err()
@@ -253,6 +254,7 @@ async fn a_damaged_head_is_refused_at_start_up() {
             addr: ([127, 0, 0, 1], 0).into(),
             ..RpcConfig::default()
         },
+        p2p: None,
     })
     .await
     .err()

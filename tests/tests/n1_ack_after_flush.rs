@@ -62,6 +62,7 @@ async fn receipts_and_status_wait_for_the_flush() {
                 addr: ([127, 0, 0, 1], 0).into(),
                 ..RpcConfig::default()
             },
+            p2p: None,
         },
         Arc::new(Store::new(kv)),
     )

@@ -1,0 +1,131 @@
+//! The bridge between the p2p task and the chain actor.
+//!
+//! Gossiped transactions are checked (limits, writer role, ZIP-215 signatures in batches on the
+//! blocking pool) before they reach the mempool: one bad transaction rejects the whole message
+//! and penalises the peer; mempool refusals (full, nonce races) are ignored without penalty.
+//! Proposals and votes go to the chain actor, which judges them. Sync requests from peers are
+//! served from storage, never above the durable (final, flushed) head.
+
+use std::sync::Arc;
+
+use auditchain_genesis::Genesis;
+use auditchain_p2p::{BlockProvider, GossipMessage, NetEvent, NetHandle, Verdict};
+use auditchain_primitives::vote::CertifiedBlock;
+use auditchain_primitives::{Header, Transaction};
+use auditchain_storage::ChainStore;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::chain::{ChainHandle, Origin};
+use crate::execute::check_tx;
+use crate::mempool::AdmitError;
+use crate::verify::verify_parallel;
+
+/// Gossiped transaction batches verified at once (each uses all cores).
+const TX_BATCHES_IN_FLIGHT: usize = 2;
+
+/// Serves block sync from storage up to the durable head.
+pub struct StoreBlocks {
+    /// Storage.
+    pub store: Arc<dyn ChainStore>,
+    /// The durable head.
+    pub durable: watch::Receiver<Header>,
+}
+
+impl BlockProvider for StoreBlocks {
+    fn head(&self) -> u64 {
+        self.durable.borrow().height
+    }
+
+    fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+        let to = to.min(self.head());
+        let mut out = Vec::new();
+        for h in from..=to {
+            let (Ok(Some(block)), Ok(Some(certificate))) =
+                (self.store.block(h), self.store.certificate(h))
+            else {
+                break;
+            };
+            out.push(CertifiedBlock { block, certificate });
+        }
+        out
+    }
+}
+
+/// Routes network events until the p2p task stops.
+pub async fn pump(
+    mut events: mpsc::Receiver<NetEvent>,
+    net: NetHandle,
+    chain: ChainHandle,
+    genesis: Arc<Genesis>,
+) {
+    let permits = Arc::new(Semaphore::new(TX_BATCHES_IN_FLIGHT));
+    while let Some(ev) = events.recv().await {
+        match ev {
+            NetEvent::Message {
+                msg,
+                message: GossipMessage::Txs(txs),
+            } => {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let (net, chain, genesis) = (net.clone(), chain.clone(), Arc::clone(&genesis));
+                tokio::spawn(async move {
+                    let v = gossiped_txs(txs, &chain, &genesis).await;
+                    net.verdict(msg, v);
+                    drop(permit);
+                });
+            }
+            NetEvent::Message { msg, message } => {
+                if chain.consensus(msg, message).await.is_err() {
+                    break;
+                }
+            }
+            NetEvent::PeerConnected(_) => {
+                if chain.peer_connected().await.is_err() {
+                    break;
+                }
+            }
+            NetEvent::PeerDisconnected(_) => {}
+        }
+    }
+}
+
+async fn gossiped_txs(
+    txs: Vec<Transaction>,
+    chain: &ChainHandle,
+    genesis: &Arc<Genesis>,
+) -> Verdict {
+    let g = Arc::clone(genesis);
+    let checked = tokio::task::spawn_blocking(move || {
+        let chain_id = g.hash();
+        if txs.iter().any(|t| check_tx(&g, &chain_id, t).is_err()) {
+            return None;
+        }
+        if verify_parallel(&txs).iter().any(Result::is_err) {
+            return None;
+        }
+        Some(txs.into_iter().map(|t| (t.id(), t)).collect::<Vec<_>>())
+    })
+    .await;
+    let Ok(Some(txs)) = checked else {
+        return Verdict::Reject;
+    };
+    match chain.submit(txs, Origin::Peer).await {
+        Ok(results) => {
+            let useful = results.iter().all(|r| {
+                matches!(
+                    r,
+                    Ok(())
+                        | Err(AdmitError::DuplicatePending)
+                        | Err(AdmitError::DuplicateCommitted)
+                )
+            });
+            if useful {
+                Verdict::Accept
+            } else {
+                Verdict::Ignore
+            }
+        }
+        Err(_) => Verdict::Ignore,
+    }
+}
