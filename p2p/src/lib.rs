@@ -16,7 +16,7 @@
 //!   answered from the node's [`BlockProvider`] with at most [`MAX_SYNC_BLOCKS`] certified blocks
 //!   and [`MAX_SYNC_RESPONSE_BYTES`].
 //! - **Identify**, and redial of bootstrap addresses with exponential backoff (1 s doubling to
-//!   30 s).
+//!   10 s).
 //!
 //! Wire messages are encoded with the canonical codec (bincode, trailing bytes rejected). Each
 //! gossip message carries the publisher's sequence number so that a deliberate re-broadcast

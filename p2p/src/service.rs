@@ -26,7 +26,7 @@ use crate::{
 const EVENT_QUEUE: usize = 4096;
 const COMMAND_QUEUE: usize = 4096;
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(NetworkBehaviour)]

@@ -123,6 +123,16 @@ impl TestChain {
     }
 }
 
+/// Logs to stderr when `RUST_LOG` is set (e.g. `RUST_LOG=info cargo test -- --nocapture`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Signs a `record_event` with `key` for chain `chain_id`.
 pub fn sign_record(
     key: &SecretKey,
@@ -197,4 +207,229 @@ pub fn raw_post(addr: std::net::SocketAddr, body: &[u8]) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
     out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
+}
+
+/// A cluster of validators in one process, each with its own temporary sled directory, RPC on
+/// 127.0.0.1 port 0 and libp2p on 127.0.0.1 (port 0 at first, then kept so peers can redial
+/// after a restart).
+pub struct Testnet {
+    /// The genesis shared by all nodes.
+    pub genesis: Genesis,
+    /// Validator keys, in proposer order.
+    pub validators: Vec<SecretKey>,
+    /// Node keys of observers (nodes after the validators: index `validators.len() + k`).
+    pub observers: Vec<SecretKey>,
+    /// Writer keys.
+    pub writers: Vec<SecretKey>,
+    /// Running nodes (`None` while stopped).
+    pub nodes: Vec<Option<Node>>,
+    /// Data directories.
+    pub dirs: Vec<tempfile::TempDir>,
+    /// Each node's p2p listen address (`/ip4/127.0.0.1/tcp/PORT/p2p/ID`), once started.
+    pub p2p_addrs: Vec<Option<String>>,
+}
+
+/// Cluster timing for tests: fast blocks, short timeouts.
+pub fn cluster_genesis(
+    validators: &[SecretKey],
+    writers: &[SecretKey],
+    tweak: impl FnOnce(&mut Genesis),
+) -> Genesis {
+    let vals: Vec<_> = validators.iter().map(SecretKey::public_key).collect();
+    let ws: Vec<_> = writers.iter().map(SecretKey::public_key).collect();
+    let mut g = Genesis::new_round_robin(
+        "testnet",
+        auditchain_node::chain::now_ms(),
+        50,
+        &vals,
+        &ws,
+        &[],
+    );
+    let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+    rr.max_empty_interval_ms = 500;
+    rr.proposal_timeout_ms = 400;
+    rr.vote_timeout_ms = 200;
+    tweak(&mut g);
+    g.validate().expect("test genesis is valid");
+    g
+}
+
+impl Testnet {
+    /// A cluster of `n` validators (none started) and `writers` writer keys.
+    pub fn new(n: usize, writers: usize, tweak: impl FnOnce(&mut Genesis)) -> Self {
+        Self::with_observers(n, 0, writers, tweak)
+    }
+
+    /// A cluster of `n` validators and `observers` observer nodes (none started).
+    pub fn with_observers(
+        n: usize,
+        observers: usize,
+        writers: usize,
+        tweak: impl FnOnce(&mut Genesis),
+    ) -> Self {
+        init_logs();
+        let validators: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
+        let observers: Vec<SecretKey> = (0..observers).map(|_| SecretKey::generate()).collect();
+        let writers: Vec<SecretKey> = (0..writers).map(|_| SecretKey::generate()).collect();
+        let genesis = cluster_genesis(&validators, &writers, tweak);
+        let total = n + observers.len();
+        Testnet {
+            genesis,
+            dirs: (0..total)
+                .map(|_| tempfile::tempdir().expect("tempdir"))
+                .collect(),
+            nodes: (0..total).map(|_| None).collect(),
+            p2p_addrs: vec![None; total],
+            validators,
+            observers,
+            writers,
+        }
+    }
+
+    /// Starts `n` validators and waits until each sees every other started one as a peer.
+    pub async fn start(n: usize, writers: usize) -> Self {
+        let mut t = Self::new(n, writers, |_| {});
+        for i in 0..n {
+            t.start_node(i).await;
+        }
+        t.wait_connected().await;
+        t
+    }
+
+    /// Starts (or restarts) node `i` on its data dir, dialing every other known node.
+    pub async fn start_node(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} already running");
+        let listen = match &self.p2p_addrs[i] {
+            Some(a) => a
+                .rsplit_once("/p2p/")
+                .map_or(a.clone(), |(addr, _)| addr.to_string()),
+            None => "/ip4/127.0.0.1/tcp/0".to_string(),
+        };
+        let peers = self
+            .p2p_addrs
+            .iter()
+            .enumerate()
+            .filter(|(j, a)| *j != i && a.is_some())
+            .filter_map(|(_, a)| a.clone())
+            .collect();
+        let n = self.validators.len();
+        let (key, node_key) = match i.checked_sub(n) {
+            None => (Some(self.validators[i].clone()), None),
+            Some(k) => (None, Some(self.observers[k].clone())),
+        };
+        let node = Node::start(NodeOptions {
+            genesis: self.genesis.clone(),
+            data_dir: Some(self.dirs[i].path().join("data")),
+            key,
+            rpc: RpcConfig {
+                addr: ([127, 0, 0, 1], 0).into(),
+                ..RpcConfig::default()
+            },
+            p2p: Some(auditchain_node::node::P2pOptions {
+                listen: vec![listen],
+                peers,
+                observers: self.observers.iter().map(SecretKey::public_key).collect(),
+                node_key,
+            }),
+        })
+        .await
+        .expect("node starts");
+        let addr = node
+            .net
+            .as_ref()
+            .expect("network")
+            .listen_addrs()
+            .await
+            .expect("listen addrs")
+            .remove(0);
+        self.p2p_addrs[i] = Some(addr);
+        self.nodes[i] = Some(node);
+    }
+
+    /// Stops node `i` (its data dir stays).
+    pub async fn stop_node(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.stop().await;
+        }
+    }
+
+    /// Node `i`, which must be running.
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().expect("node running")
+    }
+
+    /// An HTTP client for node `i`.
+    pub fn client(&self, i: usize) -> HttpClient {
+        client(self.node(i))
+    }
+
+    /// Indices of running nodes.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_some())
+            .collect()
+    }
+
+    /// Waits (≤ 30 s) until every running node is connected to every other running node.
+    pub async fn wait_connected(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let running = self.running();
+        for &i in &running {
+            let net = self.node(i).net.as_ref().expect("network");
+            loop {
+                let peers = net.peers().await.expect("peers").len();
+                if peers + 1 >= running.len() {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "node {i} has {peers} peers of {}",
+                    running.len() - 1
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// Waits (≤ `secs`) until every running node's head holds at least `events` events and
+    /// is at least at `height`; returns the lowest head height among them.
+    pub async fn wait_all(&self, events: u64, height: u64, secs: u64) -> u64 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let mut lowest = u64::MAX;
+            let mut done = true;
+            for i in self.running() {
+                let h = self.client(i).get_head().await.expect("head");
+                lowest = lowest.min(h.height);
+                done &= h.history_size >= events && h.height >= height;
+            }
+            if done {
+                return lowest;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not every node reached {events} events and height {height} within {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Signs a `record_event` by writer `w`.
+    pub fn record(&self, w: usize, nonce: u64, ty: &str, entity: &str, data: Value) -> Transaction {
+        sign_record(
+            &self.writers[w],
+            self.genesis.hash(),
+            nonce,
+            ty,
+            entity,
+            data,
+        )
+    }
+
+    /// Stops every node.
+    pub async fn stop_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i).await;
+        }
+    }
 }
