@@ -32,7 +32,7 @@ use auditchain_p2p::{
 };
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
 use auditchain_primitives::merkle::{self, Frontier, MerkleError, TreeSource};
-use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
+use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
 use auditchain_rpc::types::HeadView;
 use auditchain_storage::{BlockCommit, ChainStore, StorageError};
@@ -331,7 +331,7 @@ struct Actor {
     /// When the outstanding sync request was sent.
     syncing: Option<Instant>,
     /// A sync answer that arrived while a block was being written.
-    sync_stash: Option<BlocksResponse>,
+    sync_stash: Option<(PeerRef, BlocksResponse)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
 }
@@ -528,9 +528,9 @@ impl Actor {
                     Ok((peer, resp)) => {
                         tracing::debug!(%peer, head = resp.head, blocks = resp.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
-                            self.sync_stash = Some(resp);
+                            self.sync_stash = Some((peer, resp));
                         } else {
-                            self.apply_synced(resp);
+                            self.apply_synced(peer, resp);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "sync request failed"),
@@ -850,58 +850,19 @@ impl Actor {
         });
     }
 
-    /// Verifies and commits synced blocks in order; stops at the first that does not verify.
-    fn apply_synced(&mut self, resp: BlocksResponse) {
+    /// Verifies and commits synced blocks in order; stops at the first that does not verify
+    /// and penalises the peer that sent it. Then moves the engine to the new head and asks for
+    /// more if the peer is further ahead.
+    fn apply_synced(&mut self, peer: PeerRef, resp: BlocksResponse) {
         let before = self.head.height;
-        for cb in resp.blocks {
-            let h = cb.block.header.height;
-            if h <= self.head.height {
-                continue;
-            }
-            if h != self.head.height + 1 {
-                tracing::warn!(
-                    height = h,
-                    head = self.head.height,
-                    "sync response skips heights"
-                );
-                break;
-            }
-            if let Err(e) = cb.certificate.check_header(
-                &self.chain_id,
-                &cb.block.header,
-                self.genesis.validators(),
-            ) {
-                tracing::warn!(height = h, error = %e, "synced block has a bad certificate");
-                break;
-            }
-            let store = Arc::clone(&self.store);
-            let checked = match check_block(
-                &self.genesis,
-                &self.rules,
-                &self.head,
-                &self.frontier,
-                &cb.block,
-                now_ms().max(cb.block.header.timestamp_ms),
-                |_| false,
-                |s| store.next_nonce(s),
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(height = h, error = %e, "synced block does not verify");
-                    break;
-                }
-            };
-            if let Err(e) = self.store.commit_block(BlockCommit {
-                block: &cb.block,
-                hash: checked.hash,
-                tx_ids: &checked.ids,
-                history_nodes: &checked.nodes,
-                certificate: Some(&cb.certificate),
-            }) {
-                tracing::error!(height = h, error = %e, "committing a synced block failed");
-                break;
-            }
-            self.published(cb.block.header, checked);
+        if let Err(reason) = self.commit_synced(resp.blocks)
+            && let Some(net) = &self.net
+        {
+            tracing::warn!(%peer, %reason, "bad sync response");
+            net.penalise(peer, reason);
+            // ask the next peer in turn
+            self.start_sync();
+            return;
         }
         if self.head.height > before {
             tracing::info!(
@@ -920,6 +881,51 @@ impl Actor {
                 self.start_sync();
             }
         }
+    }
+
+    /// Commits certified blocks that extend the head, each checked in full. Errors: what is
+    /// wrong with the first bad block (the peer's fault).
+    fn commit_synced(&mut self, blocks: Vec<CertifiedBlock>) -> Result<(), String> {
+        for cb in blocks {
+            let h = cb.block.header.height;
+            if h <= self.head.height {
+                continue;
+            }
+            if h != self.head.height + 1 {
+                return Err(format!(
+                    "block {h} does not follow head {}",
+                    self.head.height
+                ));
+            }
+            cb.certificate
+                .check_header(&self.chain_id, &cb.block.header, self.genesis.validators())
+                .map_err(|e| format!("block {h}: certificate: {e}"))?;
+            let store = Arc::clone(&self.store);
+            let checked = check_block(
+                &self.genesis,
+                &self.rules,
+                &self.head,
+                &self.frontier,
+                &cb.block,
+                now_ms().max(cb.block.header.timestamp_ms),
+                |_| false,
+                |s| store.next_nonce(s),
+            )
+            .map_err(|e| format!("block {h}: {e}"))?;
+            if let Err(e) = self.store.commit_block(BlockCommit {
+                block: &cb.block,
+                hash: checked.hash,
+                tx_ids: &checked.ids,
+                history_nodes: &checked.nodes,
+                certificate: Some(&cb.certificate),
+            }) {
+                // our disk, not the peer: no penalty
+                tracing::error!(height = h, error = %e, "committing a synced block failed");
+                return Ok(());
+            }
+            self.published(cb.block.header, checked);
+        }
+        Ok(())
     }
 
     /// The writer finished a block: on success it is durable, so publish it.
@@ -945,8 +951,8 @@ impl Actor {
             total_ms = flight.started.elapsed().as_millis() as u64,
             "committed final block"
         );
-        if let Some(resp) = self.sync_stash.take() {
-            self.apply_synced(resp);
+        if let Some((peer, resp)) = self.sync_stash.take() {
+            self.apply_synced(peer, resp);
         }
         for (msg, p) in std::mem::take(&mut self.deferred) {
             if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.net) {

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::chain::now_ms;
 use crate::config::ConfigFile;
-use crate::node::{Node, NodeOptions};
+use crate::node::{Node, NodeOptions, P2pOptions};
 use crate::{bench, demo, keyfile, verify};
 
 /// Default RPC URL of client commands (override with `--rpc` or `AUDITCHAIN_RPC`).
@@ -59,6 +59,37 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// A local multi-validator testnet on loopback.
+    #[command(subcommand)]
+    Testnet(TestnetCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum TestnetCmd {
+    /// Write keys, a genesis and one config per node into a directory.
+    Init {
+        /// Number of validators.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Output directory (must be empty or absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// RPC port of node 0 (node i uses +i); 0 picks free ports.
+        #[arg(long, default_value_t = 8645)]
+        rpc_port: u16,
+        /// p2p port of node 0 (node i uses +i); 0 picks free ports.
+        #[arg(long, default_value_t = 30333)]
+        p2p_port: u16,
+        /// Minimum ms between blocks while transactions are pending.
+        #[arg(long, default_value_t = 200)]
+        block_time_ms: u64,
+    },
+    /// Start every node of a testnet as a child process; Ctrl-C or SIGTERM stops them all.
+    Run {
+        /// The directory written by `testnet init`.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +153,15 @@ struct RunArgs {
     /// RPC listen address (HTTP and WebSocket).
     #[arg(long)]
     rpc_addr: Option<SocketAddr>,
+    /// p2p listen multiaddress, e.g. /ip4/127.0.0.1/tcp/30333 (repeatable; adds to the config's).
+    #[arg(long = "p2p-listen", value_name = "MULTIADDR")]
+    p2p_listen: Vec<String>,
+    /// Peer to dial and keep dialing, e.g. /ip4/127.0.0.1/tcp/30334/p2p/12D3KooW… (repeatable).
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    peers: Vec<String>,
+    /// Network identity key file (defaults to --key; an observer needs one).
+    #[arg(long)]
+    node_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +355,28 @@ impl Cli {
                 println!("{}", k.public_key());
             }
             Command::Genesis(GenesisCmd::New(a)) => genesis_new(a)?,
+            Command::Testnet(TestnetCmd::Init {
+                nodes,
+                out,
+                rpc_port,
+                p2p_port,
+                block_time_ms,
+            }) => {
+                let dirs = crate::testnet::init(&crate::testnet::InitOptions {
+                    nodes,
+                    out: out.clone(),
+                    rpc_port,
+                    p2p_port,
+                    block_time_ms,
+                })?;
+                println!(
+                    "testnet of {} validators in {}; start it with: auditchain testnet run --dir {}",
+                    dirs.len(),
+                    out.display(),
+                    out.display()
+                );
+            }
+            Command::Testnet(TestnetCmd::Run { dir }) => crate::testnet::run(&dir).await?,
             Command::Run(a) => run_node(a).await?,
             Command::Dev(a) => dev(a).await?,
             Command::Demo(a) => demo::run(a.events).await?,
@@ -423,14 +485,33 @@ async fn run_node(a: RunArgs) -> anyhow::Result<()> {
     if let Some(addr) = a.rpc_addr {
         rpc.addr = addr;
     }
+    let mut p2p = cfg.p2p.unwrap_or_default();
+    p2p.listen.extend(a.p2p_listen);
+    p2p.peers.extend(a.peers);
+    let node_key = a
+        .node_key
+        .or(p2p.node_key)
+        .map(|p| keyfile::read(&p))
+        .transpose()?;
+    let p2p = (!p2p.listen.is_empty() || !p2p.peers.is_empty()).then(|| P2pOptions {
+        listen: p2p.listen,
+        peers: p2p.peers,
+        observers: p2p.observers,
+        node_key,
+    });
     let node = Node::start(NodeOptions {
         genesis: load_genesis(&genesis_path)?,
         data_dir: Some(data_dir),
         key,
         rpc,
-        p2p: None,
+        p2p,
     })
     .await?;
+    if let Some(net) = &node.net {
+        for a in net.listen_addrs().await? {
+            println!("p2p listening on {a}");
+        }
+    }
     println!(
         "auditchain node running; RPC {} (ws {})",
         node.rpc_url(),

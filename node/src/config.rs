@@ -8,11 +8,17 @@
 //! [rpc]
 //! addr = "127.0.0.1:8645"
 //! max_connections = 256
+//! [p2p]                        # omit for a node without peers
+//! listen = ["/ip4/127.0.0.1/tcp/30333"]
+//! peers = ["/ip4/127.0.0.1/tcp/30334/p2p/12D3KooW…"]
+//! observers = ["<hex public key>"]   # observer identities allowed besides the validators
+//! node_key = "node.key"        # network identity; defaults to `key`
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use auditchain_primitives::PublicKey;
 use auditchain_rpc::RpcConfig;
 use serde::Deserialize;
 
@@ -28,6 +34,25 @@ pub struct ConfigFile {
     pub key: Option<PathBuf>,
     /// RPC listener and limits.
     pub rpc: Option<RpcConfig>,
+    /// Networking.
+    pub p2p: Option<P2pSection>,
+}
+
+/// The `[p2p]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSection {
+    /// Multiaddresses to listen on.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// Peers to dial and keep dialing.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Observer identity keys allowed to connect.
+    #[serde(default)]
+    pub observers: Vec<PublicKey>,
+    /// Network identity key file (defaults to the validator key).
+    pub node_key: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -38,9 +63,11 @@ impl ConfigFile {
         let mut c: ConfigFile =
             toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let node_key = c.p2p.as_mut().and_then(|p| p.node_key.as_mut());
         for p in [&mut c.genesis, &mut c.data_dir, &mut c.key]
             .into_iter()
             .flatten()
+            .chain(node_key)
         {
             if p.is_relative() {
                 *p = base.join(&*p);

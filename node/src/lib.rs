@@ -17,6 +17,7 @@ pub mod keyfile;
 pub mod mempool;
 pub mod network;
 pub mod node;
+pub mod testnet;
 pub mod verify;
 
 pub use node::{Node, NodeOptions};

@@ -270,6 +270,7 @@ pub(crate) enum Command {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     ListenAddrs(oneshot::Sender<Vec<String>>),
     Dial(String, oneshot::Sender<Result<(), P2pError>>),
+    Penalise(PeerRef, String),
     Shutdown,
 }
 
@@ -337,6 +338,12 @@ impl NetHandle {
             .await
             .map_err(|_| P2pError::Stopped)?;
         rx.await.map_err(|_| P2pError::Stopped)
+    }
+
+    /// Counts misbehaviour outside gossip against a peer (e.g. a sync response whose blocks do
+    /// not verify); like a rejected message, it leads to a ban at [`BAN_THRESHOLD`].
+    pub fn penalise(&self, peer: PeerRef, why: impl Into<String>) {
+        let _ = self.tx.try_send(Command::Penalise(peer, why.into()));
     }
 
     /// Stops the network task: connections close, listeners stop, the event stream ends.

@@ -367,6 +367,7 @@ impl Service {
                 let _ = reply.send(list);
             }
             Command::Shutdown => {}
+            Command::Penalise(peer, why) => self.penalise(peer.0, &why),
             Command::Dial(addr, reply) => {
                 let r = parse_addr(&addr).and_then(|a| {
                     self.swarm.dial(a).map_err(|e| P2pError::Request {

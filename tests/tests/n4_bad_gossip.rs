@@ -1,0 +1,274 @@
+//! Bad input from a peer, injected by a raw p2p node with an allowed (observer) identity into a
+//! running 4-validator cluster: garbage bytes, a vote from a non-validator, a vote with a bad
+//! signature, proposals with a bad seal, from the wrong proposer, and with a bad tx root; and a
+//! sync response whose blocks do not link. Each is rejected, the sender is penalised, nothing is
+//! committed from it, and the cluster keeps finalizing events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditchain_genesis::ConsensusConfig;
+use auditchain_node::node::P2pOptions;
+use auditchain_node::{Node, NodeOptions};
+use auditchain_p2p::{BlockProvider, GossipMessage, NetHandle, P2pConfig, Proposal};
+use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
+use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind};
+use auditchain_primitives::{Block, Hash, Header, SecretKey, Signature, merkle};
+use auditchain_rpc::{AuditChainApiClient, RpcConfig};
+use auditchain_tests::{Testnet, wire};
+use serde_json::json;
+
+/// Serves blocks that do not link to anything.
+struct Junk;
+
+impl BlockProvider for Junk {
+    fn head(&self) -> u64 {
+        50
+    }
+    fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+        (from..=to.min(50))
+            .map(|h| {
+                let block = Block {
+                    header: header(
+                        h,
+                        Hash([h as u8; 32]),
+                        SecretKey::from_seed(&[1; 32]).public_key(),
+                        0,
+                    ),
+                    seal: Signature([0; 64]),
+                    txs: vec![],
+                };
+                CertifiedBlock {
+                    certificate: CommitCertificate {
+                        height: h,
+                        round: 0,
+                        block: block.hash(),
+                        signatures: vec![],
+                    },
+                    block,
+                }
+            })
+            .collect()
+    }
+}
+
+fn header(
+    height: u64,
+    parent: Hash,
+    proposer: auditchain_primitives::PublicKey,
+    ts: u64,
+) -> Header {
+    Header {
+        version: HEADER_VERSION,
+        height,
+        parent_hash: parent,
+        timestamp_ms: ts,
+        proposer,
+        tx_root: merkle::empty_root(),
+        tx_count: 0,
+        history_root: merkle::empty_root(),
+        history_size: 0,
+        state_root: Hash::ZERO,
+        consensus: ConsensusFields::RoundRobin { round: 0 },
+    }
+}
+
+/// Rejections the running validators have counted against `peer`.
+async fn rejections(net: &Testnet, peer: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for i in 0..4 {
+        let peers = net
+            .node(i)
+            .net
+            .as_ref()
+            .expect("net")
+            .peers()
+            .await
+            .expect("peers");
+        out.push(
+            peers
+                .iter()
+                .find(|p| p.peer_id == peer)
+                .map_or(0, |p| p.rejected_messages),
+        );
+    }
+    out
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
+    // an idle chain that seals an empty block only every 20 s, so injected proposals target
+    // the height being decided
+    let mut net = Testnet::with_observers(4, 2, 1, |g| {
+        let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+        rr.max_empty_interval_ms = 20_000;
+    });
+    for i in 0..4 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    let chain_id = net.genesis.hash();
+
+    // the injector: a raw p2p node with the first observer identity, dialing every validator
+    let (inj, _events): (NetHandle, _) = auditchain_p2p::start(
+        P2pConfig {
+            key: net.observers[0].clone(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            bootstrap: net.p2p_addrs.iter().flatten().cloned().collect(),
+            allowed: net
+                .validators
+                .iter()
+                .chain(&net.observers)
+                .map(SecretKey::public_key)
+                .collect(),
+            chain_id,
+        },
+        Arc::new(Junk),
+    )
+    .await
+    .expect("injector starts");
+    let inj_id = inj.local_peer_id().to_string();
+    wait_until("injector connected", async || {
+        inj.peers().await.map(|p| p.len() == 4).unwrap_or(false)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // subscriptions
+
+    let head = net.client(0).get_head().await.expect("head");
+    let h = head.height + 1;
+    let scheduled = &net.validators[(h % 4) as usize];
+    let other = &net.validators[((h + 1) % 4) as usize];
+    let ts = head.timestamp_ms + 1;
+    let mut sent = 0u32;
+
+    // 1. garbage bytes on the votes topic
+    assert!(inj.publish_raw("votes", vec![0xde, 0xad, 0xbe, 0xef]));
+    sent += 1;
+    // 2. a vote from a non-validator
+    let body = |k: &SecretKey| VoteBody {
+        kind: VoteKind::Prevote,
+        height: h,
+        round: 0,
+        block: None,
+        validator: k.public_key(),
+    };
+    let outsider = SecretKey::from_seed(&[42; 32]);
+    inj.publish(GossipMessage::Votes(vec![Vote::sign(
+        &chain_id,
+        body(&outsider),
+        &outsider,
+    )]));
+    sent += 1;
+    // 3. a validator's vote with a bad signature
+    let mut forged = Vote::sign(&chain_id, body(other), other);
+    forged.signature.0[0] ^= 1;
+    inj.publish(GossipMessage::Votes(vec![forged]));
+    sent += 1;
+    // 4. a proposal with a bad seal
+    let mut bad_seal = Block::seal_with(
+        header(h, head.hash, scheduled.public_key(), ts),
+        vec![],
+        scheduled,
+    );
+    bad_seal.seal.0[3] ^= 1;
+    // 5. a proposal sealed by a validator not scheduled for this height and round
+    let wrong = Block::seal_with(header(h, head.hash, other.public_key(), ts), vec![], other);
+    // 6. a correctly sealed proposal whose tx root is wrong
+    let mut hd = header(h, head.hash, scheduled.public_key(), ts);
+    hd.tx_root = Hash([9; 32]);
+    let bad_root = Block::seal_with(hd, vec![], scheduled);
+    for block in [bad_seal, wrong, bad_root] {
+        inj.publish(GossipMessage::Proposal(Box::new(Proposal {
+            round: 0,
+            valid_round: None,
+            block,
+        })));
+        sent += 1;
+    }
+    wait_until("every validator counted every rejection", async || {
+        rejections(&net, &inj_id).await.iter().all(|n| *n >= sent)
+    })
+    .await;
+    assert!(
+        sent < auditchain_p2p::BAN_THRESHOLD,
+        "stay below the ban to keep counting"
+    );
+
+    // nothing of it was committed, and the cluster keeps finalizing events
+    let txs: Vec<_> = (0..5)
+        .map(|n| net.record(0, n, "login", "host", json!({ "n": n })))
+        .collect();
+    net.client(1)
+        .submit_batch(txs.iter().map(wire).collect())
+        .await
+        .expect("submit");
+    let hh = net.wait_all(5, h, 60).await;
+    for i in 0..4 {
+        let b = net
+            .client(i)
+            .get_block_by_height(h, Some(false))
+            .await
+            .expect("block")
+            .expect("final");
+        assert_ne!(b.header.tx_root, Hash([9; 32]));
+        assert_eq!(b.header.parent_hash, head.hash);
+    }
+    assert!(hh >= h);
+
+    // a fresh observer whose only peer is the injector gets blocks that do not link: it
+    // commits none, penalises the injector, and syncs once it reaches a real validator
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fresh = Node::start(NodeOptions {
+        genesis: net.genesis.clone(),
+        data_dir: Some(dir.path().join("data")),
+        key: None,
+        rpc: RpcConfig {
+            addr: ([127, 0, 0, 1], 0).into(),
+            ..RpcConfig::default()
+        },
+        p2p: Some(P2pOptions {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            peers: inj.listen_addrs().await.expect("addrs"),
+            observers: net.observers.iter().map(SecretKey::public_key).collect(),
+            node_key: Some(net.observers[1].clone()),
+        }),
+    })
+    .await
+    .expect("fresh node starts");
+    let fnet = fresh.net.clone().expect("net");
+    wait_until(
+        "the injector is penalised for its sync response",
+        async || {
+            fnet.peers()
+                .await
+                .map(|ps| {
+                    ps.iter()
+                        .any(|p| p.peer_id == inj_id && p.rejected_messages > 0)
+                })
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    assert_eq!(fresh.store.head_height().expect("head"), Some(0));
+    fnet.dial(net.p2p_addrs[0].as_deref().expect("addr"))
+        .await
+        .expect("dial");
+    wait_until("the fresh node syncs from a validator", async || {
+        fresh.store.head_height().ok().flatten().unwrap_or(0) >= hh
+    })
+    .await;
+    fresh.stop().await;
+    inj.shutdown().await;
+    net.stop_all().await;
+}
