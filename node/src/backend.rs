@@ -18,6 +18,7 @@ use crate::chain::{ActorGone, ChainHandle, HistorySource, Origin, now_ms};
 use crate::execute::check_tx;
 use crate::mempool::AdmitError;
 use crate::verify::verify_parallel;
+use auditchain_p2p::NetHandle;
 
 /// Most index entries one trail call examines before returning a partial page with a cursor.
 const MAX_TRAIL_SCAN: usize = 50_000;
@@ -79,6 +80,7 @@ pub struct NodeBackend {
     durable: watch::Receiver<Header>,
     validator: Option<PublicKey>,
     started: Instant,
+    net: Option<NetHandle>,
 }
 
 impl NodeBackend {
@@ -91,6 +93,7 @@ impl NodeBackend {
         heads: broadcast::Sender<HeadView>,
         durable: watch::Receiver<Header>,
         validator: Option<PublicKey>,
+        net: Option<NetHandle>,
     ) -> Self {
         Self {
             chain_id: genesis.hash(),
@@ -101,6 +104,7 @@ impl NodeBackend {
             durable,
             validator,
             started: Instant::now(),
+            net,
         }
     }
 
@@ -563,5 +567,72 @@ impl Backend for NodeBackend {
 
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
         self.heads.subscribe()
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerView>, RpcError> {
+        let Some(net) = &self.net else {
+            return Ok(Vec::new());
+        };
+        let peers = net
+            .peers()
+            .await
+            .map_err(|e| RpcError::Unavailable(format!("network: {e}")))?;
+        Ok(peers
+            .into_iter()
+            .map(|p| PeerView {
+                peer_id: p.peer_id,
+                address: p.address,
+                outbound: p.outbound,
+                rejected_messages: p.rejected_messages,
+                agent: p.agent,
+            })
+            .collect())
+    }
+
+    fn validators(&self) -> Result<Vec<ValidatorView>, RpcError> {
+        Ok(self
+            .genesis
+            .validators()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ValidatorView {
+                index: i as u32,
+                public_key: *v,
+                peer_id: auditchain_p2p::peer_id_of(v),
+            })
+            .collect())
+    }
+
+    fn finalized(&self) -> Result<FinalizedView, RpcError> {
+        let head = self.durable.borrow().clone();
+        let certificate = self.store.certificate(head.height).map_err(storage)?;
+        Ok(FinalizedView {
+            head: HeadView::of(&head),
+            certificate,
+        })
+    }
+
+    async fn signer_metrics(&self) -> Result<Vec<SignerMetricsView>, RpcError> {
+        let list = self.chain.signer_metrics().await.map_err(gone)?;
+        Ok(list
+            .into_iter()
+            .map(|(validator, m)| SignerMetricsView {
+                validator,
+                proposed: m.proposed,
+                missed_turns: m.missed_turns,
+                votes: m.votes,
+                last_seen_ms: m.last_seen_ms,
+            })
+            .collect())
+    }
+
+    fn equivocations(&self, from: u64, limit: usize) -> Result<Vec<EquivocationView>, RpcError> {
+        Ok(self
+            .store
+            .equivocations(from, limit)
+            .map_err(storage)?
+            .into_iter()
+            .map(|(seq, evidence)| EquivocationView { seq, evidence })
+            .collect())
     }
 }

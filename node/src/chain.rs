@@ -80,6 +80,19 @@ pub struct MempoolStats {
     pub bytes: usize,
 }
 
+/// One validator's activity seen by this node since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignerMetrics {
+    /// Final blocks it sealed.
+    pub proposed: u64,
+    /// Rounds it was the proposer of a height that was decided on a block of a later round.
+    pub missed_turns: u64,
+    /// Valid votes received from it (or cast, for this node's own key).
+    pub votes: u64,
+    /// Last valid vote or proposal from it, ms since the epoch.
+    pub last_seen_ms: Option<u64>,
+}
+
 /// Where submitted transactions come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -113,6 +126,9 @@ enum Command {
     Consensus {
         msg: MessageRef,
         message: GossipMessage,
+    },
+    SignerMetrics {
+        reply: oneshot::Sender<Vec<(PublicKey, SignerMetrics)>>,
     },
     PeerConnected,
     Synced(Result<(PeerRef, BlocksResponse), P2pError>),
@@ -187,6 +203,11 @@ impl ChainHandle {
             .send(Command::Consensus { msg, message })
             .await
             .map_err(|_| ActorGone)
+    }
+
+    /// Per-validator activity, in validator-set order.
+    pub async fn signer_metrics(&self) -> Result<Vec<(PublicKey, SignerMetrics)>, ActorGone> {
+        self.ask(|reply| Command::SignerMetrics { reply }).await
     }
 
     /// Tells the actor a peer connected (it then checks whether it is behind).
@@ -334,6 +355,8 @@ struct Actor {
     sync_stash: Option<(PeerRef, BlocksResponse)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
+    /// Per-validator activity.
+    metrics: HashMap<PublicKey, SignerMetrics>,
 }
 
 /// Starts the chain actor on its own thread, with a writer thread that commits final blocks, so
@@ -409,6 +432,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         syncing: None,
         sync_stash: None,
         votes_out: Vec::new(),
+        metrics: HashMap::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -522,6 +546,15 @@ impl Actor {
                 }
             }
             Command::PeerConnected => self.start_sync(),
+            Command::SignerMetrics { reply } => {
+                let list = self
+                    .genesis
+                    .validators()
+                    .iter()
+                    .map(|v| (*v, self.metrics.get(v).copied().unwrap_or_default()))
+                    .collect();
+                let _ = reply.send(list);
+            }
             Command::Synced(r) => {
                 self.syncing = None;
                 match r {
@@ -612,7 +645,10 @@ impl Actor {
                     })));
                 }
             }
-            BftOutput::Vote(v) => self.votes_out.push(v),
+            BftOutput::Vote(v) => {
+                self.saw(v.body.validator, true);
+                self.votes_out.push(v);
+            }
             BftOutput::Decide { certificate } => match self.candidates.remove(&certificate.block) {
                 Some(c) if c.block.header.height == self.head.height + 1 => {
                     self.candidates.clear();
@@ -807,6 +843,9 @@ impl Actor {
             valid,
             timestamp_ms: header.timestamp_ms,
         });
+        if valid && fed.is_ok() {
+            self.saw(proposer, false);
+        }
         Some(if valid && fed.is_ok() {
             Verdict::Accept
         } else {
@@ -825,6 +864,7 @@ impl Actor {
                 tracing::warn!(error = %e, "vote refused");
                 return Verdict::Reject;
             }
+            self.saw(v.body.validator, true);
         }
         Verdict::Accept
     }
@@ -961,8 +1001,24 @@ impl Actor {
         }
     }
 
+    /// Records activity of a validator (a vote when `vote`, else a proposal).
+    fn saw(&mut self, validator: PublicKey, vote: bool) {
+        let m = self.metrics.entry(validator).or_default();
+        m.last_seen_ms = Some(now_ms());
+        if vote {
+            m.votes += 1;
+        }
+    }
+
     /// Makes a committed, flushed block the head: mempool, waiters, subscribers.
     fn published(&mut self, header: Header, checked: CheckedBlock) {
+        self.metrics.entry(header.proposer).or_default().proposed += 1;
+        if let ConsensusFields::RoundRobin { round } = header.consensus {
+            for r in 0..round.min(64) {
+                let missed = self.engine.proposer(header.height, r);
+                self.metrics.entry(missed).or_default().missed_turns += 1;
+            }
+        }
         let store = Arc::clone(&self.store);
         self.frontier = checked.frontier;
         self.head = header;

@@ -159,6 +159,7 @@ impl Node {
             heads,
             durable_rx,
             validator,
+            net.clone(),
         );
         let (rpc_addr, rpc) = auditchain_rpc::start(&opts.rpc, Arc::new(backend))
             .await

@@ -91,6 +91,36 @@ pub trait AuditChainApi {
     #[method(name = "node_health")]
     async fn node_health(&self) -> RpcResult<HealthView>;
 
+    /// Connected peers.
+    #[method(name = "node_peers")]
+    async fn node_peers(&self) -> RpcResult<Vec<PeerView>>;
+
+    /// The validator set, in proposer order.
+    #[method(name = "chain_getValidators")]
+    async fn get_validators(&self) -> RpcResult<Vec<ValidatorView>>;
+
+    /// The finalized head and its commit certificate.
+    #[method(name = "chain_getFinalized")]
+    async fn get_finalized(&self) -> RpcResult<FinalizedView>;
+
+    /// Per-validator activity (proposed, missed turns, votes, last seen) since this node
+    /// started.
+    #[method(name = "consensus_getSignerMetrics")]
+    async fn get_signer_metrics(&self) -> RpcResult<Vec<SignerMetricsView>>;
+
+    /// Stored equivocation evidence, from sequence `from` (default 0), at most `limit`
+    /// (default and maximum 1,000).
+    #[method(name = "chain_getEvidence")]
+    async fn get_evidence(
+        &self,
+        from: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Vec<EquivocationView>>;
+
+    /// Finalized heads (WebSocket only), as `chain_finalized` notifications.
+    #[subscription(name = "chain_subscribeFinalized" => "chain_finalized", unsubscribe = "chain_unsubscribeFinalized", item = HeadView)]
+    async fn subscribe_finalized(&self) -> SubscriptionResult;
+
     /// New heads (WebSocket only), as `chain_newHead` notifications.
     #[subscription(name = "chain_subscribeNewHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeNewHeads", item = HeadView)]
     async fn subscribe_new_heads(&self) -> SubscriptionResult;

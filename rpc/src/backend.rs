@@ -49,4 +49,16 @@ pub trait Backend: Send + Sync + 'static {
     fn health(&self) -> Result<HealthView, RpcError>;
     /// New heads as they are committed.
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView>;
+    /// Connected peers.
+    fn peers(&self) -> impl Future<Output = Result<Vec<PeerView>, RpcError>> + Send;
+    /// The validator set in proposer order.
+    fn validators(&self) -> Result<Vec<ValidatorView>, RpcError>;
+    /// The finalized head with its certificate.
+    fn finalized(&self) -> Result<FinalizedView, RpcError>;
+    /// Per-validator activity seen by this node.
+    fn signer_metrics(
+        &self,
+    ) -> impl Future<Output = Result<Vec<SignerMetricsView>, RpcError>> + Send;
+    /// Stored equivocation evidence from sequence `from`, at most `limit`.
+    fn equivocations(&self, from: u64, limit: usize) -> Result<Vec<EquivocationView>, RpcError>;
 }

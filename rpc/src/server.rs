@@ -209,23 +209,71 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         ok(self.backend.health())
     }
 
+    async fn node_peers(&self) -> RpcResult<Vec<PeerView>> {
+        ok(self.backend.peers().await)
+    }
+
+    async fn get_validators(&self) -> RpcResult<Vec<ValidatorView>> {
+        ok(self.backend.validators())
+    }
+
+    async fn get_finalized(&self) -> RpcResult<FinalizedView> {
+        ok(self.backend.finalized())
+    }
+
+    async fn get_signer_metrics(&self) -> RpcResult<Vec<SignerMetricsView>> {
+        ok(self.backend.signer_metrics().await)
+    }
+
+    async fn get_evidence(
+        &self,
+        from: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Vec<EquivocationView>> {
+        let limit = limit.unwrap_or(MAX_EVIDENCE_PAGE);
+        if limit == 0 || limit > MAX_EVIDENCE_PAGE {
+            return ok(Err(RpcError::params(
+                "limit",
+                format!("must be 1 to {MAX_EVIDENCE_PAGE}"),
+            )));
+        }
+        ok(self
+            .backend
+            .equivocations(from.unwrap_or(0), limit as usize))
+    }
+
+    async fn subscribe_finalized(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        // every committed block is final (BFT): the same stream as new heads
+        forward_heads(self.backend.subscribe_heads(), pending).await
+    }
+
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        let mut rx = self.backend.subscribe_heads();
-        let sink = pending.accept().await?;
-        loop {
-            tokio::select! {
-                _ = sink.closed() => return Ok(()),
-                r = rx.recv() => match r {
-                    Ok(head) => {
-                        let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&head)?);
-                        if sink.send(msg).await.is_err() {
-                            return Ok(());
-                        }
+        forward_heads(self.backend.subscribe_heads(), pending).await
+    }
+}
+
+/// Most evidence items per `chain_getEvidence` call.
+const MAX_EVIDENCE_PAGE: u32 = 1000;
+
+/// Forwards heads to a subscriber until it leaves or the node stops.
+async fn forward_heads(
+    mut rx: tokio::sync::broadcast::Receiver<HeadView>,
+    pending: PendingSubscriptionSink,
+) -> SubscriptionResult {
+    let sink = pending.accept().await?;
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            r = rx.recv() => match r {
+                Ok(head) => {
+                    let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&head)?);
+                    if sink.send(msg).await.is_err() {
+                        return Ok(());
                     }
-                    Err(RecvError::Lagged(n)) => tracing::debug!(skipped = n, "head subscriber lagged"),
-                    Err(RecvError::Closed) => return Ok(()),
-                },
-            }
+                }
+                Err(RecvError::Lagged(n)) => tracing::debug!(skipped = n, "head subscriber lagged"),
+                Err(RecvError::Closed) => return Ok(()),
+            },
         }
     }
 }

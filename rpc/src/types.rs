@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use auditchain_primitives::tx::WireTx;
-use auditchain_primitives::vote::CommitCertificate;
+use auditchain_primitives::vote::{CommitCertificate, Equivocation};
 use auditchain_primitives::{Hash, Header, PublicKey, Signature, TxBody};
 use serde::{Deserialize, Serialize};
 
@@ -310,4 +310,66 @@ pub struct SubmitOutcome {
     /// Why rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorView>,
+}
+
+/// A connected peer (`node_peers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Remote address of its first connection (multiaddress).
+    pub address: String,
+    /// Whether this node dialed it.
+    pub outbound: bool,
+    /// Its messages this node rejected (gossip and sync); a peer is banned for 60 s at 10.
+    pub rejected_messages: u32,
+    /// Its client version, once identified.
+    pub agent: Option<String>,
+}
+
+/// A member of the validator set (`chain_getValidators`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorView {
+    /// Position in proposer order: validator `i` proposes height `h` round `r` when
+    /// `(h + r) mod n = i`.
+    pub index: u32,
+    /// Its public key (also its network identity).
+    pub public_key: PublicKey,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+}
+
+/// The finalized head and its proof (`chain_getFinalized`). Every committed block is final
+/// (BFT), so this is the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalizedView {
+    /// The finalized head.
+    pub head: HeadView,
+    /// Its commit certificate (`null` at genesis).
+    pub certificate: Option<CommitCertificate>,
+}
+
+/// One validator's activity as seen by this node since it started
+/// (`consensus_getSignerMetrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerMetricsView {
+    /// The validator.
+    pub validator: PublicKey,
+    /// Final blocks it proposed (sealed).
+    pub proposed: u64,
+    /// Rounds it was the proposer of a height decided in a later round.
+    pub missed_turns: u64,
+    /// Valid votes received from it (its own, for this node).
+    pub votes: u64,
+    /// When this node last received a valid vote or proposal from it, ms since the epoch.
+    pub last_seen_ms: Option<u64>,
+}
+
+/// Stored equivocation evidence (`chain_getEvidence`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquivocationView {
+    /// Sequence number of the evidence (a cursor: pass `seq + 1` as `from`).
+    pub seq: u64,
+    /// The two conflicting votes.
+    pub evidence: Equivocation,
 }

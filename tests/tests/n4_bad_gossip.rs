@@ -5,6 +5,7 @@
 //! committed from it, and the cluster keeps finalizing events.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use auditchain_genesis::ConsensusConfig;
@@ -18,14 +19,15 @@ use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use auditchain_tests::{Testnet, wire};
 use serde_json::json;
 
-/// Serves blocks that do not link to anything.
-struct Junk;
+/// Serves blocks that do not link to anything, counting the requests it answers.
+struct Junk(Arc<AtomicU64>);
 
 impl BlockProvider for Junk {
     fn head(&self) -> u64 {
         50
     }
     fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+        self.0.fetch_add(1, Ordering::SeqCst);
         (from..=to.min(50))
             .map(|h| {
                 let block = Block {
@@ -120,6 +122,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     net.wait_connected().await;
     let chain_id = net.genesis.hash();
 
+    let served = Arc::new(AtomicU64::new(0));
     // the injector: a raw p2p node with the first observer identity, dialing every validator
     let (inj, _events): (NetHandle, _) = auditchain_p2p::start(
         P2pConfig {
@@ -134,7 +137,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
                 .collect(),
             chain_id,
         },
-        Arc::new(Junk),
+        Arc::new(Junk(Arc::clone(&served))),
     )
     .await
     .expect("injector starts");
@@ -205,6 +208,45 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
         "stay below the ban to keep counting"
     );
 
+    // a validator signing two different precommits for one height and round: valid votes, so
+    // accepted, but stored as equivocation evidence and served by chain_getEvidence (round 50
+    // of the height being decided, where nobody else votes)
+    let now_h = net.client(0).get_head().await.expect("head").height + 1;
+    let eq = |block| {
+        Vote::sign(
+            &chain_id,
+            VoteBody {
+                kind: VoteKind::Precommit,
+                height: now_h,
+                round: 50,
+                block: Some(block),
+                validator: other.public_key(),
+            },
+            other,
+        )
+    };
+    inj.publish(GossipMessage::Votes(vec![eq(Hash([1; 32]))]));
+    inj.publish(GossipMessage::Votes(vec![eq(Hash([2; 32]))]));
+    let ours = |e: &auditchain_rpc::types::EquivocationView| {
+        e.evidence.first.body.round == 50 && e.evidence.first.body.validator == other.public_key()
+    };
+    wait_until("equivocation evidence stored", async || {
+        net.client(0)
+            .get_evidence(None, None)
+            .await
+            .map(|e| e.iter().any(ours))
+            .unwrap_or(false)
+    })
+    .await;
+    let ev = net
+        .client(0)
+        .get_evidence(None, None)
+        .await
+        .expect("evidence");
+    let e = ev.iter().find(|e| ours(e)).expect("stored");
+    assert!(e.evidence.verify(&chain_id).is_ok());
+    assert_ne!(e.evidence.first.body.block, e.evidence.second.body.block);
+
     // nothing of it was committed, and the cluster keeps finalizing events
     let txs: Vec<_> = (0..5)
         .map(|n| net.record(0, n, "login", "host", json!({ "n": n })))
@@ -247,16 +289,17 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     .await
     .expect("fresh node starts");
     let fnet = fresh.net.clone().expect("net");
+    // each junk response is penalised and the next peer asked; the only peer is the injector,
+    // so it reaches the ban threshold and is disconnected
     wait_until(
-        "the injector is penalised for its sync response",
+        "the injector is banned for its sync responses",
         async || {
-            fnet.peers()
-                .await
-                .map(|ps| {
-                    ps.iter()
-                        .any(|p| p.peer_id == inj_id && p.rejected_messages > 0)
-                })
-                .unwrap_or(false)
+            served.load(Ordering::SeqCst) > 0
+                && fnet
+                    .peers()
+                    .await
+                    .map(|ps| !ps.iter().any(|p| p.peer_id == inj_id))
+                    .unwrap_or(false)
         },
     )
     .await;

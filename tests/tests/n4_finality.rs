@@ -15,6 +15,10 @@ const PER_WRITER: u64 = 50;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n4_events_to_any_node_are_final_everywhere() {
     let mut net = Testnet::start(4, 4).await;
+    let ws = auditchain_rpc::ws_client(&net.node(2).ws_url())
+        .await
+        .expect("ws");
+    let mut finalized = ws.subscribe_finalized().await.expect("subscribe");
     // writer w submits through node w
     let mut ids: Vec<Hash> = Vec::new();
     for w in 0..4 {
@@ -93,5 +97,52 @@ async fn n4_events_to_any_node_are_final_everywhere() {
         }
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "node {i}: order");
     }
+    // chain_subscribeFinalized delivered final heads to the WebSocket subscriber
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), finalized.next())
+        .await
+        .expect("a finalized head within 10 s")
+        .expect("stream open")
+        .expect("decodes");
+    assert!(first.height >= 1);
+
+    // cluster RPC: peers, validators, finalized head, signer metrics, evidence
+    let c = net.client(1);
+    let validators = c.get_validators().await.expect("validators");
+    assert_eq!(
+        validators.iter().map(|v| v.public_key).collect::<Vec<_>>(),
+        net.genesis.validators()
+    );
+    let peers = c.node_peers().await.expect("peers");
+    assert_eq!(peers.len(), 3);
+    for p in &peers {
+        assert!(validators.iter().any(|v| v.peer_id == p.peer_id), "{p:?}");
+        assert_eq!(p.rejected_messages, 0);
+    }
+    let fin = c.get_finalized().await.expect("finalized");
+    let cert = fin.certificate.expect("certificate");
+    assert_eq!((cert.height, cert.block), (fin.head.height, fin.head.hash));
+    let metrics = c.get_signer_metrics().await.expect("metrics");
+    assert_eq!(metrics.len(), 4);
+    assert!(
+        metrics
+            .iter()
+            .all(|m| m.votes > 0 && m.last_seen_ms.is_some()),
+        "{metrics:?}"
+    );
+    let proposed: u64 = metrics.iter().map(|m| m.proposed).sum();
+    assert!(
+        proposed >= fin.head.height,
+        "every final block has a proposer"
+    );
+    assert!(
+        c.get_evidence(None, None)
+            .await
+            .expect("evidence")
+            .is_empty()
+    );
+    let (code, msg) =
+        auditchain_tests::rpc_error(&c.get_evidence(None, Some(5000)).await.expect_err("limit"));
+    assert_eq!(code, -32602);
+    assert!(msg.contains("limit"), "{msg}");
     net.stop_all().await;
 }
