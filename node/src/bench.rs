@@ -4,6 +4,11 @@
 //! batched, one core and all cores) and the end-to-end ingest rate of one node: pre-signed
 //! events submitted over JSON-RPC in pipelined `audit_submitBatch` calls until committed
 //! (flushed to sled).
+//!
+//! `bench cluster` runs N validators in this process over libp2p on loopback (each with its own
+//! sled directory) and measures finalized events/s under full load, submit→final latency
+//! (p50/p99, from `audit_submitAndWait` probes) at full and at half load, the catch-up rate of
+//! a fresh node syncing the whole chain, and, in the same run, the batched verification rate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +31,31 @@ use crate::node::{Node, NodeOptions};
 pub enum BenchCmd {
     /// One node: committed events/s end to end over RPC, against the signature ceiling.
     Ingest(IngestArgs),
+    /// A cluster on loopback: finalized events/s, latency at full and half load, catch-up rate.
+    Cluster(ClusterArgs),
+}
+
+/// Options of `bench cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Validators.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Events of the full-load phase.
+    #[arg(long, default_value_t = 60_000)]
+    pub events: usize,
+    /// Distinct writer keys.
+    #[arg(long, default_value_t = 16)]
+    pub signers: usize,
+    /// Transactions per `audit_submitBatch` call.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Block time, ms.
+    #[arg(long, default_value_t = 100)]
+    pub block_time_ms: u64,
+    /// Length of the half-load phase, s.
+    #[arg(long, default_value_t = 10)]
+    pub half_load_secs: u64,
 }
 
 /// Options of `bench ingest`.
@@ -55,6 +85,7 @@ pub struct IngestArgs {
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(a) => ingest(a).await,
+        BenchCmd::Cluster(a) => crate::bench_cluster::run(a).await,
     }
 }
 
@@ -177,38 +208,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         "pre-signing {} events with {} keys on {} cores…",
         a.events, a.signers, sig.cores
     );
-    let writers = Arc::new(writers);
-    let signed: Vec<TxParam> = {
-        let n = a.events;
-        let k = a.signers;
-        let w = Arc::clone(&writers);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<TxParam>> {
-            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-            let per = n.div_ceil(cores);
-            std::thread::scope(|s| {
-                let parts: Vec<_> = (0..cores)
-                    .map(|c| {
-                        let w = &w;
-                        s.spawn(move || {
-                            (c * per..((c + 1) * per).min(n))
-                                .map(|i| {
-                                    let data = json!({"ip": format!("10.0.{}.{}", (i / 256) % 256, i % 256), "user": "root", "port": 22, "seq": i});
-                                    sign_record(chain_id, &w[i % k], (i / k) as u64, "ssh_auth_failure", &format!("host-{}", i % 64), Some(data), None)
-                                        .map(|t| TxParam::from(&t))
-                                })
-                                .collect::<anyhow::Result<Vec<_>>>()
-                        })
-                    })
-                    .collect();
-                let mut all = Vec::with_capacity(n);
-                for p in parts {
-                    all.extend(p.join().map_err(|_| anyhow::anyhow!("signer thread panicked"))??);
-                }
-                Ok(all)
-            })
-        })
-        .await??
-    };
+    let signed = presign(chain_id, Arc::new(writers), 0..a.events).await?;
 
     let dir = tempfile::Builder::new()
         .prefix("auditchain-bench-")
@@ -312,4 +312,42 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         bail!("{rejected} events were rejected");
     }
     Ok(())
+}
+
+/// Signs `record_event`s for event indexes `range` on all cores: event `i` is signed by
+/// `writers[i % k]` with nonce `i / k` (so consecutive ranges continue every signer's nonces).
+pub async fn presign(
+    chain_id: auditchain_primitives::Hash,
+    writers: Arc<Vec<SecretKey>>,
+    range: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<TxParam>> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<TxParam>> {
+        let k = writers.len();
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let idx: Vec<usize> = range.collect();
+        let per = idx.len().div_ceil(cores).max(1);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = idx
+                .chunks(per)
+                .map(|part| {
+                    let w = &writers;
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|&i| {
+                                let data = json!({"ip": format!("10.0.{}.{}", (i / 256) % 256, i % 256), "user": "root", "port": 22, "seq": i});
+                                sign_record(chain_id, &w[i % k], (i / k) as u64, "ssh_auth_failure", &format!("host-{}", i % 64), Some(data), None)
+                                    .map(|t| TxParam::from(&t))
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(idx.len());
+            for p in parts {
+                all.extend(p.join().map_err(|_| anyhow::anyhow!("signer thread panicked"))??);
+            }
+            Ok(all)
+        })
+    })
+    .await?
 }

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_cluster;
 pub mod chain;
 pub mod cli;
 pub mod config;
