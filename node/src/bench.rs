@@ -222,6 +222,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             ..RpcConfig::default()
         },
         p2p: None,
+        admin_addr: None,
     })
     .await?;
     let url = node.rpc_url();

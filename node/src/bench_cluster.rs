@@ -48,6 +48,7 @@ async fn start_node(
             observers: observers.to_vec(),
             node_key,
         }),
+        admin_addr: None,
     })
     .await?;
     let addr = node

@@ -162,6 +162,9 @@ struct RunArgs {
     /// Network identity key file (defaults to --key; an observer needs one).
     #[arg(long)]
     node_key: Option<PathBuf>,
+    /// Serve the admin (operator) RPC on this address, e.g. 127.0.0.1:8646; off by default.
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -505,8 +508,12 @@ async fn run_node(a: RunArgs) -> anyhow::Result<()> {
         key,
         rpc,
         p2p,
+        admin_addr: a.admin_addr.or(cfg.admin_addr),
     })
     .await?;
+    if let Some(addr) = node.admin_addr {
+        println!("admin RPC on http://{addr} (operators only)");
+    }
     if let Some(net) = &node.net {
         for a in net.listen_addrs().await? {
             println!("p2p listening on {a}");
@@ -584,6 +591,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
             ..RpcConfig::default()
         },
         p2p: None,
+        admin_addr: None,
     })
     .await?;
     println!("rpc: {}", node.rpc_url());

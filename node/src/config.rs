@@ -5,6 +5,7 @@
 //! genesis = "genesis.json"
 //! data_dir = "data"
 //! key = "validator.key"        # omit to run an observer
+//! admin_addr = "127.0.0.1:8646" # operator RPC (admin_*); omit to serve none
 //! [rpc]
 //! addr = "127.0.0.1:8645"
 //! max_connections = 256
@@ -36,6 +37,8 @@ pub struct ConfigFile {
     pub rpc: Option<RpcConfig>,
     /// Networking.
     pub p2p: Option<P2pSection>,
+    /// Admin (operator) RPC address; absent: no admin listener.
+    pub admin_addr: Option<std::net::SocketAddr>,
 }
 
 /// The `[p2p]` section.

@@ -63,6 +63,7 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
             ..RpcConfig::default()
         },
         p2p: None,
+        admin_addr: None,
     })
     .await?;
     println!(

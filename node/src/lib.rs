@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod execute;
 pub mod keyfile;
+pub mod logging;
 pub mod mempool;
 pub mod network;
 pub mod node;

@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{NetHandle, P2pConfig};
 use auditchain_primitives::{Hash, PublicKey, SecretKey};
-use auditchain_rpc::RpcConfig;
 use auditchain_rpc::ServerHandle;
+use auditchain_rpc::admin::{AdminBackend, start_admin};
+use auditchain_rpc::{RpcConfig, RpcError};
 use auditchain_storage::{ChainStore, MemKv, SledKv, Store};
 use tokio::sync::{broadcast, watch};
 
@@ -31,6 +32,8 @@ pub struct NodeOptions {
     pub rpc: RpcConfig,
     /// Networking; `None` runs a node without peers (a one-validator chain).
     pub p2p: Option<P2pOptions>,
+    /// Admin (operator) RPC listener; `None` (the default) serves no admin methods.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// Networking options of a node.
@@ -59,9 +62,45 @@ pub struct Node {
     pub chain: ChainHandle,
     /// The network, if started.
     pub net: Option<NetHandle>,
+    /// The bound admin address, if an admin listener was asked for.
+    pub admin_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     actor: Option<std::thread::JoinHandle<()>>,
     rpc: ServerHandle,
+    admin: Option<ServerHandle>,
+}
+
+/// The admin backend: network peer management and the log filter.
+struct NodeAdmin {
+    net: Option<NetHandle>,
+}
+
+impl NodeAdmin {
+    fn net(&self) -> Result<&NetHandle, RpcError> {
+        self.net
+            .as_ref()
+            .ok_or_else(|| RpcError::Unavailable("this node runs without a network".into()))
+    }
+}
+
+impl AdminBackend for NodeAdmin {
+    async fn add_peer(&self, addr: String) -> Result<(), RpcError> {
+        self.net()?
+            .dial(&addr)
+            .await
+            .map_err(|e| RpcError::params("multiaddr", e.to_string()))
+    }
+
+    async fn set_peer_allowed(&self, peer_id: String, allowed: bool) -> Result<(), RpcError> {
+        self.net()?
+            .set_allowed(&peer_id, allowed)
+            .await
+            .map_err(|e| RpcError::params("peer_id", e.to_string()))
+    }
+
+    fn set_log_level(&self, filter: &str) -> Result<(), RpcError> {
+        crate::logging::set_filter(filter).map_err(|e| RpcError::params("filter", e))
+    }
 }
 
 /// Opens the store for `data_dir` (sled) or in memory.
@@ -165,15 +204,27 @@ impl Node {
             .await
             .with_context(|| format!("starting RPC on {}", opts.rpc.addr))?;
         tracing::info!(%rpc_addr, "RPC listening (HTTP and WebSocket)");
+        let (admin_addr, admin) = match opts.admin_addr {
+            Some(addr) => {
+                let (a, h) = start_admin(addr, Arc::new(NodeAdmin { net: net.clone() }))
+                    .await
+                    .with_context(|| format!("starting the admin RPC on {addr}"))?;
+                tracing::info!(admin_addr = %a, "admin RPC listening");
+                (Some(a), Some(h))
+            }
+            None => (None, None),
+        };
         Ok(Node {
             rpc_addr,
             chain_id: genesis.hash(),
             store,
             chain: handle,
             net,
+            admin_addr,
             shutdown,
             actor: Some(actor),
             rpc,
+            admin,
         })
     }
 
@@ -191,6 +242,10 @@ impl Node {
     pub async fn stop(mut self) {
         let _ = self.rpc.stop();
         self.rpc.clone().stopped().await;
+        if let Some(a) = self.admin.take() {
+            let _ = a.stop();
+            a.stopped().await;
+        }
         let _ = self.shutdown.send(true);
         if let Some(j) = self.actor.take() {
             let _ = tokio::task::spawn_blocking(move || j.join()).await;

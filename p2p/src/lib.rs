@@ -271,6 +271,7 @@ pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<String>>),
     Dial(String, oneshot::Sender<Result<(), P2pError>>),
     Penalise(PeerRef, String),
+    SetAllowed(String, bool, oneshot::Sender<Result<(), P2pError>>),
     Shutdown,
 }
 
@@ -344,6 +345,18 @@ impl NetHandle {
     /// not verify); like a rejected message, it leads to a ban at [`BAN_THRESHOLD`].
     pub fn penalise(&self, peer: PeerRef, why: impl Into<String>) {
         let _ = self.tx.try_send(Command::Penalise(peer, why.into()));
+    }
+
+    /// Allows or refuses a peer by peer id (text) at run time: refusing closes its connections
+    /// and keeps it out until allowed again (operators' peer management; partition tests).
+    /// Errors: a peer id that does not parse.
+    pub async fn set_allowed(&self, peer_id: &str, allowed: bool) -> Result<(), P2pError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::SetAllowed(peer_id.to_string(), allowed, reply))
+            .await
+            .map_err(|_| P2pError::Stopped)?;
+        rx.await.map_err(|_| P2pError::Stopped)?
     }
 
     /// Stops the network task: connections close, listeners stop, the event stream ends.

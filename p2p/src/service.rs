@@ -368,6 +368,23 @@ impl Service {
             }
             Command::Shutdown => {}
             Command::Penalise(peer, why) => self.penalise(peer.0, &why),
+            Command::SetAllowed(text, allowed, reply) => {
+                let r = text
+                    .parse::<PeerId>()
+                    .map_err(|e| P2pError::BadAddress {
+                        addr: text.clone(),
+                        reason: e.to_string(),
+                    })
+                    .map(|peer| {
+                        let allow = &mut self.swarm.behaviour_mut().allow;
+                        if allowed {
+                            allow.allow_peer(peer);
+                        } else {
+                            allow.disallow_peer(peer);
+                        }
+                    });
+                let _ = reply.send(r);
+            }
             Command::Dial(addr, reply) => {
                 let r = parse_addr(&addr).and_then(|a| {
                     self.swarm.dial(a).map_err(|e| P2pError::Request {

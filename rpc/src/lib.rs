@@ -4,10 +4,12 @@
 //! - [`types`]: the JSON shapes of requests and results;
 //! - [`error`]: the one place where errors become JSON-RPC error codes;
 //! - [`backend`]: the trait the node implements; this crate never touches storage itself;
-//! - [`server`]: builds and starts the server with explicit limits.
+//! - [`server`]: builds and starts the server with explicit limits;
+//! - [`admin`]: the operator API on its own listener (off unless configured).
 //!
 //! Every method is documented in docs/rpc.md.
 
+pub mod admin;
 pub mod api;
 pub mod backend;
 pub mod error;

@@ -175,6 +175,7 @@ async fn start_node(genesis: &Genesis, dir: &std::path::Path, key: &SecretKey) -
             ..RpcConfig::default()
         },
         p2p: None,
+        admin_addr: None,
     })
     .await
     .expect("node starts")
@@ -331,6 +332,7 @@ impl Testnet {
                 observers: self.observers.iter().map(SecretKey::public_key).collect(),
                 node_key,
             }),
+            admin_addr: Some(([127, 0, 0, 1], 0).into()),
         })
         .await
         .expect("node starts");

@@ -213,6 +213,7 @@ async fn a_data_dir_of_another_chain_is_refused() {
             ..RpcConfig::default()
         },
         p2p: None,
+        admin_addr: None,
     })
     .await
     .err()
@@ -255,6 +256,7 @@ async fn a_damaged_head_is_refused_at_start_up() {
             ..RpcConfig::default()
         },
         p2p: None,
+        admin_addr: None,
     })
     .await
     .err()

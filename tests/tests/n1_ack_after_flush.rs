@@ -63,6 +63,7 @@ async fn receipts_and_status_wait_for_the_flush() {
                 ..RpcConfig::default()
             },
             p2p: None,
+            admin_addr: None,
         },
         Arc::new(Store::new(kv)),
     )

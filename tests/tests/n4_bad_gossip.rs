@@ -285,6 +285,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
             observers: net.observers.iter().map(SecretKey::public_key).collect(),
             node_key: Some(net.observers[1].clone()),
         }),
+        admin_addr: None,
     })
     .await
     .expect("fresh node starts");
