@@ -357,6 +357,8 @@ struct Actor {
     votes_out: Vec<Vote>,
     /// Per-validator activity.
     metrics: HashMap<PublicKey, SignerMetrics>,
+    /// This validator's own votes at the height in progress, as saved to the vote log.
+    vote_log: (u64, Vec<Vote>),
 }
 
 /// Starts the chain actor on its own thread, with a writer thread that commits final blocks, so
@@ -399,7 +401,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         })?;
     let rr = genesis.round_robin();
     let chain_id = genesis.hash();
-    let engine = Bft::new(
+    let mut engine = Bft::new(
         rr.timing(),
         rr.validators.clone(),
         chain_id,
@@ -408,6 +410,21 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         start.head.timestamp_ms,
         now_ms(),
     );
+    // a validator restarted mid-height keeps its earlier votes (and its lock)
+    let mut vote_log = (start.head.height + 1, Vec::new());
+    match store.own_votes() {
+        Ok(Some((h, votes))) if h == start.head.height + 1 => {
+            tracing::info!(
+                height = h,
+                votes = votes.len(),
+                "restored own votes from the vote log"
+            );
+            engine.restore_own_votes(&votes);
+            vote_log = (h, votes);
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "vote log unreadable; starting without it"),
+    }
     let actor = Actor {
         chain_id,
         mempool: Mempool::new(genesis.limits.clone()),
@@ -433,6 +450,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         sync_stash: None,
         votes_out: Vec::new(),
         metrics: HashMap::new(),
+        vote_log,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -598,8 +616,28 @@ impl Actor {
             };
             self.act(out);
         }
+        // without a network the votes go nowhere: nothing to log or send
+        if !self.votes_out.is_empty() && self.net.is_none() {
+            self.votes_out.clear();
+        }
         if !self.votes_out.is_empty() {
             let votes = std::mem::take(&mut self.votes_out);
+            // the vote log first: never send a vote a restart could forget (it holds the
+            // votes of the highest height voted at)
+            let mut dirty = false;
+            for v in &votes {
+                if v.body.height > self.vote_log.0 {
+                    self.vote_log = (v.body.height, Vec::new());
+                }
+                if v.body.height == self.vote_log.0 && !self.vote_log.1.contains(v) {
+                    self.vote_log.1.push(*v);
+                    dirty = true;
+                }
+            }
+            if dirty && let Err(e) = self.store.save_own_votes(self.vote_log.0, &self.vote_log.1) {
+                tracing::error!(error = %e, "cannot write the vote log; votes not sent");
+                return;
+            }
             if let Some(net) = &self.net {
                 net.publish(GossipMessage::Votes(votes));
             }

@@ -272,7 +272,7 @@ pub(crate) enum Command {
     Dial(String, oneshot::Sender<Result<(), P2pError>>),
     Penalise(PeerRef, String),
     SetAllowed(String, bool, oneshot::Sender<Result<(), P2pError>>),
-    Shutdown,
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// A cloneable handle to the network task; the task stops when every handle is dropped.
@@ -359,9 +359,13 @@ impl NetHandle {
         rx.await.map_err(|_| P2pError::Stopped)?
     }
 
-    /// Stops the network task: connections close, listeners stop, the event stream ends.
+    /// Stops the network task and waits until it has released everything it held (the
+    /// swarm, its listeners and connections, the block provider); the event stream ends.
     pub async fn shutdown(&self) {
-        let _ = self.tx.send(Command::Shutdown).await;
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(done)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Dials a multiaddress once (no redial). Errors: a bad address, or the dial could not start.

@@ -244,11 +244,12 @@ impl Service {
         )>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        loop {
+        let done = loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 cmd = commands.recv() => match cmd {
-                    Some(Command::Shutdown) | None => break,
+                    Some(Command::Shutdown(done)) => break Some(done),
+                    None => break None,
                     Some(c) => self.on_command(c),
                 },
                 Some((channel, resp)) = served.recv() => {
@@ -256,8 +257,13 @@ impl Service {
                 }
                 _ = tick.tick() => self.on_tick(),
             }
-        }
+        };
+        drop(self);
+        drop(served);
         tracing::info!("p2p stopped");
+        if let Some(d) = done {
+            let _ = d.send(());
+        }
     }
 
     fn on_tick(&mut self) {
@@ -366,7 +372,7 @@ impl Service {
                     .collect();
                 let _ = reply.send(list);
             }
-            Command::Shutdown => {}
+            Command::Shutdown(_) => {}
             Command::Penalise(peer, why) => self.penalise(peer.0, &why),
             Command::SetAllowed(text, allowed, reply) => {
                 let r = text

@@ -38,6 +38,8 @@ pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
 pub const META_GENESIS: &[u8] = b"Mgenesis";
 /// Metadata key: the head height.
 pub const META_HEAD: &[u8] = b"Mhead";
+/// Metadata key of this validator's own votes at the height in progress (its vote log).
+pub const META_OWN_VOTES: &[u8] = b"Mown_votes";
 
 fn with(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());

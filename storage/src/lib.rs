@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::CodecError;
 use auditchain_primitives::merkle::NewNode;
-use auditchain_primitives::vote::{CommitCertificate, Equivocation};
+use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -177,6 +177,14 @@ pub trait ChainStore: Send + Sync {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Equivocation)>, StorageError>;
+
+    /// Replaces this validator's vote log with its own votes at `height` and flushes: written
+    /// before the votes are sent, so a restarted validator never signs a vote contradicting
+    /// one it already sent.
+    fn save_own_votes(&self, height: u64, votes: &[Vote]) -> Result<(), StorageError>;
+
+    /// The vote log: `(height, votes)` as last saved, if any.
+    fn own_votes(&self) -> Result<Option<(u64, Vec<Vote>)>, StorageError>;
 
     /// Atomically removes the head block and everything it wrote, restoring every key it
     /// overwrote, then flushes: afterwards the store is byte for byte what it was before the

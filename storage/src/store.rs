@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::{decode, encode};
 use auditchain_primitives::tx::Payload;
-use auditchain_primitives::vote::{CommitCertificate, Equivocation};
+use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, PublicKey, merkle};
 
 use crate::kv::{Kv, Write};
@@ -284,6 +284,20 @@ impl<K: Kv> ChainStore for Store<K> {
         self.kv.apply(vec![(keys::equivocation(n), Some(bytes))])?;
         self.kv.flush()?;
         Ok(n)
+    }
+
+    fn save_own_votes(&self, height: u64, votes: &[Vote]) -> Result<(), StorageError> {
+        let bytes = encode(&(height, votes))?;
+        self.kv
+            .apply(vec![(keys::META_OWN_VOTES.to_vec(), Some(bytes))])?;
+        self.kv.flush()
+    }
+
+    fn own_votes(&self) -> Result<Option<(u64, Vec<Vote>)>, StorageError> {
+        self.kv
+            .get(keys::META_OWN_VOTES)?
+            .map(|b| decode(&b).map_err(corrupt("vote log".into())))
+            .transpose()
     }
 
     fn equivocations(

@@ -80,10 +80,37 @@ async fn n4_two_down_stops_finality_until_they_return() {
         assert_eq!(h.history_size, 10);
     }
 
+    // node 0 has logged its votes of the undecided height (prevotes and precommits of the rounds
+    // that failed); restarted, it resumes from that log instead of voting afresh
+    let (logged_h, logged) = net
+        .node(0)
+        .store
+        .own_votes()
+        .expect("vote log")
+        .expect("votes logged");
+    assert_eq!(logged_h, before.height + 1);
+    assert!(!logged.is_empty());
+    assert!(
+        logged
+            .iter()
+            .all(|v| v.body.validator == net.validators[0].public_key())
+    );
+    net.stop_node(0).await;
+    net.start_node(0).await;
+
     // back to four: finalization resumes and the pending events become final everywhere
     net.start_node(2).await;
     net.start_node(3).await;
     let h = net.wait_all(20, before.height + 1, 90).await;
     assert_agree(&net, h).await;
+    // no validator contradicted itself across the restarts
+    for i in 0..4 {
+        let ev = net
+            .client(i)
+            .get_evidence(None, None)
+            .await
+            .expect("evidence");
+        assert!(ev.is_empty(), "node {i} recorded equivocation: {ev:?}");
+    }
     net.stop_all().await;
 }
