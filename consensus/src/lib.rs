@@ -13,6 +13,7 @@
 )]
 
 pub mod bft;
+pub mod pow;
 pub mod round_robin;
 
 use auditchain_primitives::{Block, Hash, Header, PublicKey};

@@ -14,7 +14,7 @@ use auditchain_storage::{ChainStore, IndexKey, StorageError, StoredTx};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-use crate::chain::{ActorGone, ChainHandle, HistorySource, Origin, now_ms};
+use crate::chain::{ActorGone, ChainHandle, Origin, now_ms};
 use crate::execute::check_tx;
 use crate::mempool::AdmitError;
 use crate::verify::verify_parallel;
@@ -409,9 +409,8 @@ impl Backend for NodeBackend {
         let tx_proof =
             merkle::inclusion_proof(&leaves[..], u64::from(st.index), leaves.len() as u64)
                 .map_err(merkle_err)?;
-        let history_proof =
-            merkle::inclusion_proof(&HistorySource(&*self.store), seq, block.header.history_size)
-                .map_err(merkle_err)?;
+        let history_proof = merkle::inclusion_proof(&*self.store, seq, block.header.history_size)
+            .map_err(merkle_err)?;
         let certificate = self
             .store
             .certificate(st.height)

@@ -56,6 +56,9 @@ pub struct ClusterArgs {
     /// Length of the half-load phase, s.
     #[arg(long, default_value_t = 10)]
     pub half_load_secs: u64,
+    /// Most transactions per block (genesis `limits.max_block_txs`).
+    #[arg(long, default_value_t = 20_000)]
+    pub max_block_txs: u32,
 }
 
 /// Options of `bench ingest`.
@@ -243,24 +246,11 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let c = auditchain_rpc::http_client(&url, Duration::from_secs(120))?;
             let (mut ok, mut rejected, mut retries) = (0usize, 0usize, 0usize);
-            for mut batch in lane {
-                loop {
-                    let outs = c.submit_batch(batch.clone()).await?;
-                    let mut retry = Vec::new();
-                    for (tx, o) in batch.into_iter().zip(outs) {
-                        match o.error {
-                            None => ok += 1,
-                            Some(e) if e.code == 1010 => retry.push(tx),
-                            Some(_) => rejected += 1,
-                        }
-                    }
-                    if retry.is_empty() {
-                        break;
-                    }
-                    retries += 1;
-                    batch = retry;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+            for batch in lane {
+                let o = submit_with_retry(&c, batch).await?;
+                ok += o.admitted;
+                rejected += o.rejected;
+                retries += o.retries;
             }
             anyhow::Ok((ok, rejected, retries))
         });
@@ -351,4 +341,41 @@ pub async fn presign(
         })
     })
     .await?
+}
+
+/// What [`submit_with_retry`] achieved for one batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchOutcome {
+    /// Transactions admitted.
+    pub admitted: usize,
+    /// Transactions refused for a reason other than a full mempool.
+    pub rejected: usize,
+    /// Resubmissions of mempool-full leftovers.
+    pub retries: usize,
+}
+
+/// Submits a batch with `audit_submitBatch`, resubmitting the transactions refused with
+/// "mempool full" (code 1010) every 20 ms until none is left. Errors: RPC failures.
+pub async fn submit_with_retry(
+    c: &auditchain_rpc::HttpClient,
+    mut batch: Vec<TxParam>,
+) -> anyhow::Result<BatchOutcome> {
+    let mut o = BatchOutcome::default();
+    loop {
+        let outs = c.submit_batch(batch.clone()).await?;
+        let mut retry = Vec::new();
+        for (tx, r) in batch.into_iter().zip(outs) {
+            match r.error {
+                None => o.admitted += 1,
+                Some(e) if e.code == 1010 => retry.push(tx),
+                Some(_) => o.rejected += 1,
+            }
+        }
+        if retry.is_empty() {
+            return Ok(o);
+        }
+        o.retries += 1;
+        batch = retry;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

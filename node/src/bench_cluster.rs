@@ -21,7 +21,7 @@ use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
-use crate::bench::{ClusterArgs, measure_sig_rates, presign};
+use crate::bench::{ClusterArgs, measure_sig_rates, presign, submit_with_retry};
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions, P2pOptions};
@@ -130,7 +130,7 @@ async fn submit_all(
             let c = auditchain_rpc::http_client(&url, Duration::from_secs(120))?;
             let mut ok = 0usize;
             let mut sent = 0usize;
-            for mut batch in lane {
+            for batch in lane {
                 if let Some(r) = rate {
                     // this lane's share of the rate
                     let due = Duration::from_secs_f64(sent as f64 * n as f64 / r);
@@ -139,22 +139,11 @@ async fn submit_all(
                     }
                 }
                 sent += batch.len();
-                loop {
-                    let outs = c.submit_batch(batch.clone()).await?;
-                    let mut retry = Vec::new();
-                    for (tx, o) in batch.into_iter().zip(outs) {
-                        match o.error {
-                            None => ok += 1,
-                            Some(e) if e.code == 1010 => retry.push(tx),
-                            Some(e) => bail!("event rejected: {}", e.message),
-                        }
-                    }
-                    if retry.is_empty() {
-                        break;
-                    }
-                    batch = retry;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                let o = submit_with_retry(&c, batch).await?;
+                if o.rejected > 0 {
+                    bail!("{} events rejected", o.rejected);
                 }
+                ok += o.admitted;
             }
             anyhow::Ok(ok)
         });
@@ -220,6 +209,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
         mempool_max_txs: 1_000_000,
         mempool_max_per_signer: 1_000_000,
         mempool_max_bytes: 4 << 30,
+        max_block_txs: a.max_block_txs,
         ..Limits::default()
     };
     genesis.validate()?;

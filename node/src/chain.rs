@@ -31,7 +31,7 @@ use auditchain_p2p::{
     Proposal, Verdict,
 };
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
-use auditchain_primitives::merkle::{self, Frontier, MerkleError, TreeSource};
+use auditchain_primitives::merkle::{self, Frontier};
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
 use auditchain_rpc::types::HeadView;
@@ -57,18 +57,6 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// The stored history tree as a Merkle [`TreeSource`].
-pub struct HistorySource<'a>(pub &'a dyn ChainStore);
-
-impl TreeSource for HistorySource<'_> {
-    fn perfect(&self, level: u32, index: u64) -> Result<Hash, MerkleError> {
-        self.0
-            .history_node(level, index)
-            .map_err(|e| MerkleError::Source(e.to_string()))?
-            .ok_or_else(|| MerkleError::Source(format!("history node ({level}, {index}) missing")))
-    }
 }
 
 /// Mempool counters.
@@ -250,7 +238,7 @@ pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<C
         if tx_root(&ids) != block.header.tx_root {
             bail!("tx_root does not match the stored transactions");
         }
-        let frontier = Frontier::from_source(&HistorySource(store), block.header.history_size)
+        let frontier = Frontier::from_source(store, block.header.history_size)
             .context("reading history nodes")?;
         if frontier.root() != block.header.history_root {
             bail!("history_root does not match the stored history tree");

@@ -36,6 +36,15 @@ pub enum ConsensusFields {
         /// Round number at this height.
         round: u32,
     },
+    /// Proof of work: the block hash must meet `difficulty` (expected hashes); `nonce` is
+    /// varied by the miner. Encoded as variant 2 after the round-robin one, so existing
+    /// encodings are unchanged.
+    Pow {
+        /// Difficulty the block claims (checked against the chain's retarget rule).
+        difficulty: u64,
+        /// The miner's nonce.
+        nonce: u64,
+    },
 }
 
 /// A block header.

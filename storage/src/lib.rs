@@ -192,3 +192,18 @@ pub trait ChainStore: Send + Sync {
     /// Errors: the head is genesis, or a missing / corrupt undo record.
     fn revert_head(&self) -> Result<Block, StorageError>;
 }
+
+/// The stored history tree as an RFC 6962 node source (levels ≥ 4 stored, lower ones recomputed
+/// by the store), for proofs and frontiers over any [`ChainStore`].
+impl auditchain_primitives::merkle::TreeSource for dyn ChainStore + '_ {
+    fn perfect(
+        &self,
+        level: u32,
+        index: u64,
+    ) -> Result<Hash, auditchain_primitives::merkle::MerkleError> {
+        use auditchain_primitives::merkle::MerkleError;
+        self.history_node(level, index)
+            .map_err(|e| MerkleError::Source(e.to_string()))?
+            .ok_or_else(|| MerkleError::Source(format!("history node ({level}, {index}) missing")))
+    }
+}

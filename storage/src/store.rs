@@ -382,11 +382,11 @@ impl<K: Kv> ChainStore for Store<K> {
             decode(&undo_bytes).map_err(corrupt(format!("undo record of block {head}")))?;
         let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
         let mut frontier =
-            merkle::Frontier::from_source(self, parent.history_size).map_err(|e| {
-                StorageError::Corrupt {
+            merkle::Frontier::from_source(self as &dyn ChainStore, parent.history_size).map_err(
+                |e| StorageError::Corrupt {
                     what: format!("history tree at size {}: {e}", parent.history_size),
-                }
-            })?;
+                },
+            )?;
         let mut nodes = Vec::new();
         for id in &ids {
             frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
@@ -498,15 +498,5 @@ impl<K: Kv> Store<K> {
             created: w,
             updated,
         })
-    }
-}
-
-impl<K: Kv> merkle::TreeSource for Store<K> {
-    fn perfect(&self, level: u32, index: u64) -> Result<Hash, merkle::MerkleError> {
-        self.history_node(level, index)
-            .map_err(|e| merkle::MerkleError::Source(e.to_string()))?
-            .ok_or_else(|| {
-                merkle::MerkleError::Source(format!("history node ({level}, {index}) missing"))
-            })
     }
 }
