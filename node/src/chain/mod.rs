@@ -22,25 +22,29 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use auditchain_consensus::RoundRobin;
 use auditchain_consensus::bft::{Bft, BftInput, BftOutput, BftReject};
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{
-    BlocksRequest, BlocksResponse, GossipMessage, MessageRef, NetHandle, P2pError, PeerRef,
-    Proposal, Verdict,
+    BlocksResponse, GossipMessage, MessageRef, NetHandle, P2pError, PeerRef, Proposal, Verdict,
 };
-use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
-use auditchain_primitives::merkle::{self, Frontier};
-use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Equivocation, Vote};
+use auditchain_primitives::block::ConsensusFields;
+use auditchain_primitives::merkle::Frontier;
+use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
 use auditchain_rpc::types::HeadView;
 use auditchain_storage::{BlockCommit, ChainStore, StorageError};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::execute::{ExecError, execute};
+mod build;
+mod gossip_in;
+mod open;
+mod sync;
+
+pub use open::{ChainStart, open_chain};
+
 use crate::mempool::{AdmitError, Mempool};
-use crate::verify::{CheckedBlock, check_block};
+use crate::verify::CheckedBlock;
 
 /// Capacity of the command channel (commands carry `Vec`s of transactions).
 const COMMAND_QUEUE: usize = 1024;
@@ -205,71 +209,6 @@ impl ChainHandle {
             .await
             .map_err(|_| ActorGone)
     }
-}
-
-/// Verified starting point of the chain read from storage.
-pub struct ChainStart {
-    /// The head header.
-    pub head: Header,
-    /// The history frontier at the head.
-    pub frontier: Frontier,
-}
-
-/// Binds the store to the genesis (refusing another chain's data dir), then re-verifies the
-/// stored head: hash index, tx root, history root against stored nodes, seal, proposer and
-/// commit certificate. Errors: a message naming what failed.
-pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<ChainStart> {
-    let gblock = genesis.block();
-    store
-        .init(&gblock, &genesis.to_json_pretty())
-        .context("opening the data dir")?;
-    let height = store
-        .head_height()?
-        .context("store has no head after init")?;
-    let head = (|| -> anyhow::Result<ChainStart> {
-        let block = store
-            .block(height)?
-            .with_context(|| format!("head block {height} missing"))?;
-        let hash = block.hash();
-        if store.height_of(&hash)? != Some(height) {
-            bail!("hash index does not map {hash} to height {height}");
-        }
-        let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
-        if tx_root(&ids) != block.header.tx_root {
-            bail!("tx_root does not match the stored transactions");
-        }
-        let frontier = Frontier::from_source(store, block.header.history_size)
-            .context("reading history nodes")?;
-        if frontier.root() != block.header.history_root {
-            bail!("history_root does not match the stored history tree");
-        }
-        if height == 0 {
-            if block != gblock {
-                bail!("stored genesis block differs from the genesis file");
-            }
-        } else {
-            use auditchain_consensus::Engine;
-            let rules = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
-            rules.check_proposer(&block.header)?;
-            block.verify_seal()?;
-            store
-                .certificate(height)?
-                .context("commit certificate missing")?
-                .check_header(&genesis.hash(), &block.header, genesis.validators())
-                .context("commit certificate")?;
-        }
-        Ok(ChainStart {
-            head: block.header,
-            frontier,
-        })
-    })()
-    .with_context(|| {
-        format!(
-            "stored head at height {height} fails verification; the data dir may be damaged \
-             (run `auditchain verify-chain` to find the first bad block)"
-        )
-    })?;
-    Ok(head)
 }
 
 /// A block built here or received, checked against the head, waiting for a decision.
@@ -725,273 +664,6 @@ impl Actor {
                 self.start_sync();
             }
         }
-    }
-
-    /// Builds, executes and seals a block on the head; keeps it as a candidate. Returns its hash.
-    fn build(&mut self, height: u64, round: u32, timestamp_ms: u64) -> anyhow::Result<Hash> {
-        let key = self.key.clone().context("not a validator")?;
-        let l = &self.genesis.limits;
-        let store = Arc::clone(&self.store);
-        let mut picked = self
-            .mempool
-            .select(l.max_block_txs as usize, l.max_block_bytes, |s| {
-                store.next_nonce(s).unwrap_or(0)
-            });
-        // Admission applies the same rules, so this loop only runs more than once if state
-        // changed under a pending transaction; the offender is evicted, never silently kept.
-        let (executed, txs) = loop {
-            let txs: Vec<Transaction> = picked.iter().map(|(_, t)| t.clone()).collect();
-            match execute(
-                &self.genesis,
-                &self.chain_id,
-                &self.head.state_root,
-                &txs,
-                |s| store.next_nonce(s),
-            ) {
-                Ok(x) => break (x, txs),
-                Err(ExecError::Tx { index, reason }) => {
-                    let (id, _) = picked.remove(index);
-                    tracing::warn!(%id, %reason, "evicting transaction that no longer applies");
-                    self.mempool
-                        .remove_committed(&[id], |s| store.next_nonce(s).unwrap_or(0));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let ids: Vec<Hash> = picked.into_iter().map(|(id, _)| id).collect();
-        let mut frontier = self.frontier.clone();
-        let mut nodes = Vec::with_capacity(ids.len() * 2);
-        for id in &ids {
-            frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
-        }
-        let header = Header {
-            version: HEADER_VERSION,
-            height,
-            parent_hash: self.head_hash,
-            timestamp_ms,
-            proposer: key.public_key(),
-            tx_root: tx_root(&ids),
-            tx_count: ids.len() as u32,
-            history_root: frontier.root(),
-            history_size: frontier.size(),
-            state_root: executed.state_root,
-            consensus: ConsensusFields::RoundRobin { round },
-        };
-        let block = Block::seal_with(header, txs, &key);
-        let hash = block.hash();
-        self.candidates.insert(
-            hash,
-            Candidate {
-                block,
-                checked: CheckedBlock {
-                    hash,
-                    ids,
-                    frontier,
-                    nodes,
-                    executed,
-                },
-            },
-        );
-        Ok(hash)
-    }
-
-    /// Checks a proposal from a peer and feeds it to the engine. Returns the gossip verdict, or
-    /// `None` if the proposal was deferred (judged later).
-    fn on_proposal(&mut self, msg: MessageRef, p: Box<Proposal>) -> Option<Verdict> {
-        let header = &p.block.header;
-        let height = header.height;
-        if height <= self.head.height {
-            return Some(Verdict::Ignore);
-        }
-        if height > self.head.height + 1 || self.in_flight.is_some() {
-            // the head block is being written (or this node is behind): judge it later
-            if height == self.engine.height() && self.deferred.len() < MAX_DEFERRED {
-                self.deferred.push((msg, p));
-                return None;
-            }
-            return Some(Verdict::Ignore);
-        }
-        let ConsensusFields::RoundRobin { round: built_round } = header.consensus else {
-            return Some(Verdict::Reject);
-        };
-        // Authenticity: a fresh proposal is the block sealed by the round's proposer; a
-        // re-proposal carries a block sealed in an earlier round, justified by a polka the
-        // engine checks from signed prevotes.
-        let proposer = match p.valid_round {
-            None if built_round == p.round => header.proposer,
-            Some(vr) if built_round <= vr && vr < p.round => self.engine.proposer(height, p.round),
-            _ => return Some(Verdict::Reject),
-        };
-        let now = now_ms();
-        use auditchain_consensus::Engine;
-        if let Err(e) = self.rules.verify_header(&p.block, &self.head, now) {
-            tracing::warn!(height, peer = %msg.peer(), error = %e, "proposal refused");
-            return Some(Verdict::Reject);
-        }
-        let hash = p.block.hash();
-        let valid = if self.candidates.contains_key(&hash) {
-            true
-        } else {
-            let store = &self.store;
-            let mempool = &self.mempool;
-            match check_block(
-                &self.genesis,
-                &self.rules,
-                &self.head,
-                &self.frontier,
-                &p.block,
-                now,
-                |t| mempool.get(&t.id()).is_some_and(|m| m == t),
-                |s| store.next_nonce(s),
-            ) {
-                Ok(checked) => {
-                    self.candidates.insert(
-                        hash,
-                        Candidate {
-                            block: p.block.clone(),
-                            checked,
-                        },
-                    );
-                    true
-                }
-                Err(e) => {
-                    tracing::warn!(height, peer = %msg.peer(), error = %e, "invalid proposed block");
-                    false
-                }
-            }
-        };
-        let fed = self.feed(BftInput::Proposal {
-            height,
-            round: p.round,
-            block: hash,
-            valid_round: p.valid_round,
-            proposer,
-            valid,
-            timestamp_ms: header.timestamp_ms,
-        });
-        if valid && fed.is_ok() {
-            self.saw(proposer, false);
-        }
-        Some(if valid && fed.is_ok() {
-            Verdict::Accept
-        } else {
-            Verdict::Reject
-        })
-    }
-
-    /// Verifies vote signatures (ZIP-215) and feeds them to the engine.
-    fn on_votes(&mut self, votes: Vec<Vote>) -> Verdict {
-        for v in votes {
-            if v.verify(&self.chain_id).is_err() {
-                tracing::warn!(validator = %v.body.validator, "vote with a bad signature");
-                return Verdict::Reject;
-            }
-            if let Err(e) = self.feed(BftInput::Vote(v)) {
-                tracing::warn!(error = %e, "vote refused");
-                return Verdict::Reject;
-            }
-            self.saw(v.body.validator, true);
-        }
-        Verdict::Accept
-    }
-
-    /// Asks a peer for the blocks after the head, unless a request is outstanding.
-    fn start_sync(&mut self) {
-        let Some(net) = self.net.clone() else { return };
-        if self.syncing.is_some_and(|t| t.elapsed() < SYNC_PATIENCE) {
-            return;
-        }
-        let Some(me) = self.myself.upgrade() else {
-            return;
-        };
-        self.syncing = Some(Instant::now());
-        let from = self.head.height + 1;
-        let req = BlocksRequest {
-            from,
-            to: from + auditchain_p2p::MAX_SYNC_BLOCKS - 1,
-        };
-        tokio::spawn(async move {
-            let r = net.request_blocks(req).await;
-            let _ = me.send(Command::Synced(r)).await;
-        });
-    }
-
-    /// Verifies and commits synced blocks in order; stops at the first that does not verify
-    /// and penalises the peer that sent it. Then moves the engine to the new head and asks for
-    /// more if the peer is further ahead.
-    fn apply_synced(&mut self, peer: PeerRef, resp: BlocksResponse) {
-        let before = self.head.height;
-        if let Err(reason) = self.commit_synced(resp.blocks)
-            && let Some(net) = &self.net
-        {
-            tracing::warn!(%peer, %reason, "bad sync response");
-            net.penalise(peer, reason);
-            // ask the next peer in turn
-            self.start_sync();
-            return;
-        }
-        if self.head.height > before {
-            tracing::info!(
-                from = before + 1,
-                to = self.head.height,
-                peer_head = resp.head,
-                "synced blocks"
-            );
-            let _ = self.feed(BftInput::NewHead {
-                height: self.head.height,
-                timestamp_ms: self.head.timestamp_ms,
-            });
-            self.candidates.clear();
-            self.deferred.clear();
-            if resp.head > self.head.height {
-                self.start_sync();
-            }
-        }
-    }
-
-    /// Commits certified blocks that extend the head, each checked in full. Errors: what is
-    /// wrong with the first bad block (the peer's fault).
-    fn commit_synced(&mut self, blocks: Vec<CertifiedBlock>) -> Result<(), String> {
-        for cb in blocks {
-            let h = cb.block.header.height;
-            if h <= self.head.height {
-                continue;
-            }
-            if h != self.head.height + 1 {
-                return Err(format!(
-                    "block {h} does not follow head {}",
-                    self.head.height
-                ));
-            }
-            cb.certificate
-                .check_header(&self.chain_id, &cb.block.header, self.genesis.validators())
-                .map_err(|e| format!("block {h}: certificate: {e}"))?;
-            let store = Arc::clone(&self.store);
-            let checked = check_block(
-                &self.genesis,
-                &self.rules,
-                &self.head,
-                &self.frontier,
-                &cb.block,
-                now_ms().max(cb.block.header.timestamp_ms),
-                |_| false,
-                |s| store.next_nonce(s),
-            )
-            .map_err(|e| format!("block {h}: {e}"))?;
-            if let Err(e) = self.store.commit_block(BlockCommit {
-                block: &cb.block,
-                hash: checked.hash,
-                tx_ids: &checked.ids,
-                history_nodes: &checked.nodes,
-                certificate: Some(&cb.certificate),
-            }) {
-                // our disk, not the peer: no penalty
-                tracing::error!(height = h, error = %e, "committing a synced block failed");
-                return Ok(());
-            }
-            self.published(cb.block.header, checked);
-        }
-        Ok(())
     }
 
     /// The writer finished a block: on success it is durable, so publish it.

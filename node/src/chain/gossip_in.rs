@@ -1,0 +1,112 @@
+//! Gossip input to consensus: proposals are checked in full against the head before the engine
+//! hears of them; vote signatures are verified (ZIP-215) before they are fed in.
+
+use auditchain_consensus::Engine;
+use auditchain_consensus::bft::BftInput;
+use auditchain_p2p::{MessageRef, Proposal, Verdict};
+use auditchain_primitives::block::ConsensusFields;
+use auditchain_primitives::vote::Vote;
+
+use super::{Actor, Candidate, MAX_DEFERRED, now_ms};
+use crate::verify::check_block;
+
+impl Actor {
+    /// Checks a proposal from a peer and feeds it to the engine. Returns the gossip verdict, or
+    /// `None` if the proposal was deferred (judged later).
+    pub(super) fn on_proposal(&mut self, msg: MessageRef, p: Box<Proposal>) -> Option<Verdict> {
+        let header = &p.block.header;
+        let height = header.height;
+        if height <= self.head.height {
+            return Some(Verdict::Ignore);
+        }
+        if height > self.head.height + 1 || self.in_flight.is_some() {
+            // the head block is being written (or this node is behind): judge it later
+            if height == self.engine.height() && self.deferred.len() < MAX_DEFERRED {
+                self.deferred.push((msg, p));
+                return None;
+            }
+            return Some(Verdict::Ignore);
+        }
+        let ConsensusFields::RoundRobin { round: built_round } = header.consensus else {
+            return Some(Verdict::Reject);
+        };
+        // Authenticity: a fresh proposal is the block sealed by the round's proposer; a
+        // re-proposal carries a block sealed in an earlier round, justified by a polka the
+        // engine checks from signed prevotes.
+        let proposer = match p.valid_round {
+            None if built_round == p.round => header.proposer,
+            Some(vr) if built_round <= vr && vr < p.round => self.engine.proposer(height, p.round),
+            _ => return Some(Verdict::Reject),
+        };
+        let now = now_ms();
+        if let Err(e) = self.rules.verify_header(&p.block, &self.head, now) {
+            tracing::warn!(height, peer = %msg.peer(), error = %e, "proposal refused");
+            return Some(Verdict::Reject);
+        }
+        let hash = p.block.hash();
+        let valid = if self.candidates.contains_key(&hash) {
+            true
+        } else {
+            let store = &self.store;
+            let mempool = &self.mempool;
+            match check_block(
+                &self.genesis,
+                &self.rules,
+                &self.head,
+                &self.frontier,
+                &p.block,
+                now,
+                |t| mempool.get(&t.id()).is_some_and(|m| m == t),
+                |s| store.next_nonce(s),
+            ) {
+                Ok(checked) => {
+                    self.candidates.insert(
+                        hash,
+                        Candidate {
+                            block: p.block.clone(),
+                            checked,
+                        },
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(height, peer = %msg.peer(), error = %e, "invalid proposed block");
+                    false
+                }
+            }
+        };
+        let fed = self.feed(BftInput::Proposal {
+            height,
+            round: p.round,
+            block: hash,
+            valid_round: p.valid_round,
+            proposer,
+            valid,
+            timestamp_ms: header.timestamp_ms,
+        });
+        if valid && fed.is_ok() {
+            self.saw(proposer, false);
+        }
+        Some(if valid && fed.is_ok() {
+            Verdict::Accept
+        } else {
+            Verdict::Reject
+        })
+    }
+
+    /// Verifies vote signatures (ZIP-215) and feeds them to the engine.
+    pub(super) fn on_votes(&mut self, votes: Vec<Vote>) -> Verdict {
+        for v in votes {
+            if v.verify(&self.chain_id).is_err() {
+                tracing::warn!(validator = %v.body.validator, "vote with a bad signature");
+                return Verdict::Reject;
+            }
+            if let Err(e) = self.feed(BftInput::Vote(v)) {
+                tracing::warn!(error = %e, "vote refused");
+                return Verdict::Reject;
+            }
+            self.saw(v.body.validator, true);
+        }
+        Verdict::Accept
+    }
+}
