@@ -5,10 +5,11 @@
 //!   hashes are needed). The nonce is in the header (`ConsensusFields::Pow`), so the block hash
 //!   is the work hash. The miner must be in the genesis miner list and seal (sign) the block.
 //! - **Difficulty**: constant within a retarget window; at every height `h ≥ retarget_interval`
-//!   with `h mod retarget_interval = 0` it becomes `parent_d × target_block_time_ms ×
-//!   retarget_interval / actual_ms`, where `actual_ms` is the time between the blocks at
-//!   heights `h − 1 − retarget_interval` and `h − 1`, bounded to `[parent_d / 4, parent_d × 4]`
-//!   and at least 1 (Bitcoin's rule, with the window ending at the parent).
+//!   with `h mod retarget_interval = 0` it becomes `parent_d × target_block_time_ms × k /
+//!   actual_ms`, where `actual_ms` is the time between the blocks at heights
+//!   `max(0, h − 1 − retarget_interval)` and `h − 1` and `k` the number of intervals between
+//!   them, bounded to `[parent_d / 4, parent_d × 4]` and at least 1 (Bitcoin's rule, with the
+//!   window ending at the parent).
 //! - **Time**: a timestamp must exceed the median of the previous 11 block times (fewer near
 //!   genesis) and be at most local time + `max_future_drift_ms`.
 //! - **Fork choice**: the branch with the most cumulative work (sum of difficulties); on a tie
@@ -126,11 +127,15 @@ pub fn required_difficulty(
     if height < n || !height.is_multiple_of(n) {
         return parent_difficulty.max(1);
     }
-    let (Some(end), Some(start)) = (time_at(height - 1), time_at(height - 1 - n)) else {
+    // the window: the n blocks ending at the parent, timed from the block before them
+    // (genesis for the first window, which then spans n − 1 intervals)
+    let last = height - 1;
+    let first = last.saturating_sub(n);
+    let (Some(end), Some(start)) = (time_at(last), time_at(first)) else {
         return parent_difficulty.max(1);
     };
     let actual = u128::from(end.saturating_sub(start).max(1));
-    let expected = u128::from(cfg.target_block_time_ms) * u128::from(n);
+    let expected = u128::from(cfg.target_block_time_ms) * u128::from((last - first).max(1));
     let d = u128::from(parent_difficulty.max(1));
     let next = (d * expected / actual).clamp((d / 4).max(1), d * 4);
     u64::try_from(next).unwrap_or(u64::MAX)
@@ -331,6 +336,9 @@ mod tests {
         // twice too fast: doubles; twice too slow: halves
         assert_eq!(required_difficulty(&c, 20, 100, times(500)), 200);
         assert_eq!(required_difficulty(&c, 20, 100, times(2_000)), 50);
+        // the first window starts at genesis (9 intervals for 10 blocks)
+        assert_eq!(required_difficulty(&c, 10, 100, times(1_000)), 100);
+        assert_eq!(required_difficulty(&c, 10, 100, times(500)), 200);
         // bounded to ×4 / ÷4
         assert_eq!(required_difficulty(&c, 20, 100, times(1)), 400);
         assert_eq!(required_difficulty(&c, 20, 100, times(1_000_000)), 25);

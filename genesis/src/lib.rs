@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use auditchain_consensus::RoundRobinConfig;
+use auditchain_consensus::pow::PowConfig;
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::tx::{MAX_SAFE_INTEGER, canonical_json};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, merkle, sha256};
@@ -90,8 +91,10 @@ pub struct Account {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConsensusConfig {
-    /// Round-robin proof of authority.
+    /// Round-robin proof of authority with BFT finality.
     RoundRobin(RoundRobinConfig),
+    /// Proof of work among permissioned miners.
+    Pow(PowConfig),
 }
 
 /// Size and admission limits; every field has a default.
@@ -129,6 +132,34 @@ impl Default for Limits {
     }
 }
 
+/// Accounts for `sealers` (validator role), `writers` and `admins`; a key listed several times
+/// holds all its roles.
+fn accounts_with_roles(
+    sealers: &[PublicKey],
+    writers: &[PublicKey],
+    admins: &[PublicKey],
+) -> Vec<Account> {
+    let mut accounts: Vec<Account> = Vec::new();
+    for (keys, role) in [
+        (sealers, Role::Validator),
+        (writers, Role::Writer),
+        (admins, Role::Admin),
+    ] {
+        for pk in keys {
+            match accounts.iter_mut().find(|a| a.public_key == *pk) {
+                Some(a) if a.roles.contains(&role) => {}
+                Some(a) => a.roles.push(role),
+                None => accounts.push(Account {
+                    public_key: *pk,
+                    roles: vec![role],
+                    balance: 0,
+                }),
+            }
+        }
+    }
+    accounts
+}
+
 /// A parsed, validated genesis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,25 +190,6 @@ impl Genesis {
         writers: &[PublicKey],
         admins: &[PublicKey],
     ) -> Genesis {
-        let mut accounts: Vec<Account> = Vec::new();
-        let grants = [
-            (validators, Role::Validator),
-            (writers, Role::Writer),
-            (admins, Role::Admin),
-        ];
-        for (keys, role) in grants {
-            for pk in keys {
-                match accounts.iter_mut().find(|a| a.public_key == *pk) {
-                    Some(a) if a.roles.contains(&role) => {}
-                    Some(a) => a.roles.push(role),
-                    None => accounts.push(Account {
-                        public_key: *pk,
-                        roles: vec![role],
-                        balance: 0,
-                    }),
-                }
-            }
-        }
         Genesis {
             chain_name: chain_name.to_string(),
             genesis_time_ms,
@@ -189,7 +201,26 @@ impl Genesis {
                 vote_timeout_ms: 500,
                 validators: validators.to_vec(),
             }),
-            accounts,
+            accounts: accounts_with_roles(validators, writers, admins),
+            limits: Limits::default(),
+        }
+    }
+
+    /// A proof-of-work genesis with default limits: `pow.miners` get the validator role,
+    /// `writers` the writer role, `admins` the admin role. Not validated: call
+    /// [`Genesis::validate`].
+    pub fn new_pow(
+        chain_name: &str,
+        genesis_time_ms: u64,
+        pow: PowConfig,
+        writers: &[PublicKey],
+        admins: &[PublicKey],
+    ) -> Genesis {
+        Genesis {
+            chain_name: chain_name.to_string(),
+            genesis_time_ms,
+            accounts: accounts_with_roles(&pow.miners, writers, admins),
+            consensus: ConsensusConfig::Pow(pow),
             limits: Limits::default(),
         }
     }
@@ -269,24 +300,24 @@ impl Genesis {
                         return Err(invalid(format!("{f}.{name}"), "must be 10 to 600000"));
                     }
                 }
-                if rr.validators.is_empty() {
-                    return Err(invalid(format!("{f}.validators"), "must not be empty"));
-                }
-                let mut vs = BTreeSet::new();
-                for (i, v) in rr.validators.iter().enumerate() {
-                    if !vs.insert(v) {
+                self.check_sealers(f, "validators", &rr.validators)?;
+            }
+            ConsensusConfig::Pow(p) => {
+                let f = "consensus.pow";
+                for (name, v, min) in [
+                    ("initial_difficulty", p.initial_difficulty, 1),
+                    ("target_block_time_ms", p.target_block_time_ms, 10),
+                    ("retarget_interval", p.retarget_interval, 1),
+                    ("finality_depth", p.finality_depth, 1),
+                ] {
+                    if v < min {
                         return Err(invalid(
-                            format!("{f}.validators[{i}]"),
-                            format!("duplicate validator {v}"),
+                            format!("{f}.{name}"),
+                            format!("must be at least {min}"),
                         ));
                     }
-                    if !self.has_role(v, Role::Validator) {
-                        return Err(invalid(
-                            format!("{f}.validators[{i}]"),
-                            format!("{v} is not an account with the validator role"),
-                        ));
-                    }
                 }
+                self.check_sealers(f, "miners", &p.miners)?;
             }
         }
         let l = &self.limits;
@@ -328,6 +359,30 @@ impl Genesis {
         Ok(())
     }
 
+    /// The sealer list (validators or miners): non-empty, no duplicates, each an account with
+    /// the validator role.
+    fn check_sealers(&self, f: &str, name: &str, keys: &[PublicKey]) -> Result<(), GenesisError> {
+        if keys.is_empty() {
+            return Err(invalid(format!("{f}.{name}"), "must not be empty"));
+        }
+        let mut vs = BTreeSet::new();
+        for (i, v) in keys.iter().enumerate() {
+            if !vs.insert(v) {
+                return Err(invalid(
+                    format!("{f}.{name}[{i}]"),
+                    format!("duplicate key {v}"),
+                ));
+            }
+            if !self.has_role(v, Role::Validator) {
+                return Err(invalid(
+                    format!("{f}.{name}[{i}]"),
+                    format!("{v} is not an account with the validator role"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `key` holds `role` at genesis.
     pub fn has_role(&self, key: &PublicKey, role: Role) -> bool {
         self.accounts
@@ -335,16 +390,38 @@ impl Genesis {
             .any(|a| a.public_key == *key && a.roles.contains(&role))
     }
 
-    /// The round-robin configuration.
-    pub fn round_robin(&self) -> &RoundRobinConfig {
+    /// The round-robin configuration, if this is a round-robin chain.
+    pub fn round_robin(&self) -> Option<&RoundRobinConfig> {
         match &self.consensus {
-            ConsensusConfig::RoundRobin(rr) => rr,
+            ConsensusConfig::RoundRobin(rr) => Some(rr),
+            ConsensusConfig::Pow(_) => None,
         }
     }
 
-    /// The validator set at genesis, in proposer order.
+    /// The round-robin configuration for changes (tests, tools), if this is a round-robin chain.
+    pub fn round_robin_mut(&mut self) -> Option<&mut RoundRobinConfig> {
+        match &mut self.consensus {
+            ConsensusConfig::RoundRobin(rr) => Some(rr),
+            ConsensusConfig::Pow(_) => None,
+        }
+    }
+
+    /// The proof-of-work configuration, if this is a proof-of-work chain.
+    pub fn pow(&self) -> Option<&PowConfig> {
+        match &self.consensus {
+            ConsensusConfig::Pow(p) => Some(p),
+            ConsensusConfig::RoundRobin(_) => None,
+        }
+    }
+
+    /// The keys that may seal blocks, in order: the validator set (proposer order) of a
+    /// round-robin chain, or the miners of a proof-of-work chain. They are also the network
+    /// identities allowed to connect.
     pub fn validators(&self) -> &[PublicKey] {
-        &self.round_robin().validators
+        match &self.consensus {
+            ConsensusConfig::RoundRobin(rr) => &rr.validators,
+            ConsensusConfig::Pow(p) => &p.miners,
+        }
     }
 
     /// RFC 8785 canonical JSON of the genesis (defaults filled in).
@@ -420,7 +497,8 @@ mod tests {
     fn parses_with_defaults_and_hash_is_stable() {
         let g = Genesis::from_json(&sample()).unwrap();
         assert_eq!(g.limits, Limits::default());
-        assert_eq!(g.round_robin().max_empty_interval_ms, 10_000);
+        assert_eq!(g.round_robin().unwrap().max_empty_interval_ms, 10_000);
+        assert!(g.pow().is_none());
         let again = Genesis::from_json(&g.to_json_pretty()).unwrap();
         assert_eq!(
             again.hash(),
@@ -466,5 +544,48 @@ mod tests {
         let e = err(&s.replace("1700000000000", "\"soon\""));
         assert!(e.contains("genesis_time_ms"), "{e}");
         assert!(err("{").contains("genesis"));
+    }
+
+    #[test]
+    fn proof_of_work_genesis_parses_and_validates() {
+        let m = SecretKey::from_seed(&[1; 32]).public_key();
+        let w = SecretKey::from_seed(&[2; 32]).public_key();
+        let text = format!(
+            r#"{{"chain_name":"pow","genesis_time_ms":1700000000000,
+            "consensus":{{"pow":{{"miners":["{m}"],"initial_difficulty":1000,
+              "target_block_time_ms":1000,"retarget_interval":10,"finality_depth":6}}}},
+            "accounts":[{{"public_key":"{m}","roles":["validator"]}},
+                        {{"public_key":"{w}","roles":["writer"]}}]}}"#
+        );
+        let g = Genesis::from_json(&text).unwrap();
+        let p = g.pow().expect("pow");
+        assert_eq!(p.max_future_drift_ms, 5_000, "default");
+        assert_eq!(g.validators(), &[m]);
+        assert!(g.round_robin().is_none());
+        let again = Genesis::new_pow("pow", 1_700_000_000_000, p.clone(), &[w], &[]);
+        assert_eq!(again.hash(), g.hash(), "constructor and file agree");
+        for (from, to, field) in [
+            (
+                "\"initial_difficulty\":1000",
+                "\"initial_difficulty\":0",
+                "consensus.pow.initial_difficulty",
+            ),
+            (
+                "\"finality_depth\":6",
+                "\"finality_depth\":0",
+                "consensus.pow.finality_depth",
+            ),
+            (
+                "\"target_block_time_ms\":1000",
+                "\"target_block_time_ms\":1",
+                "consensus.pow.target_block_time_ms",
+            ),
+            ("[\"validator\"]", "[\"writer\"]", "consensus.pow.miners[0]"),
+        ] {
+            let e = err(&text.replace(from, to));
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let e = err(&text.replace(&format!("[\"{m}\"]"), "[]"));
+        assert!(e.contains("consensus.pow.miners: must not be empty"), "{e}");
     }
 }

@@ -77,34 +77,48 @@ pub struct NodeBackend {
     genesis: Arc<Genesis>,
     chain_id: Hash,
     heads: broadcast::Sender<HeadView>,
+    finalized: broadcast::Sender<HeadView>,
     durable: watch::Receiver<Header>,
     validator: Option<PublicKey>,
     started: Instant,
     net: Option<NetHandle>,
 }
 
+/// What the backend serves from.
+pub struct BackendParts {
+    /// Storage (read only here).
+    pub store: Arc<dyn ChainStore>,
+    /// The chain actor.
+    pub chain: ChainHandle,
+    /// The genesis.
+    pub genesis: Arc<Genesis>,
+    /// New heads (`chain_subscribeNewHeads`).
+    pub heads: broadcast::Sender<HeadView>,
+    /// Newly finalized blocks (`chain_subscribeFinalized`).
+    pub finalized: broadcast::Sender<HeadView>,
+    /// The last head the actor flushed to disk: nothing above it is ever served, although
+    /// sled may already show it.
+    pub durable: watch::Receiver<Header>,
+    /// This node's validator key, if any.
+    pub validator: Option<PublicKey>,
+    /// The network, if any.
+    pub net: Option<NetHandle>,
+}
+
 impl NodeBackend {
-    /// A backend over a store and a running chain actor. `durable` is the last head the actor
-    /// has flushed to disk: nothing above it is ever served, although sled may already show it.
-    pub fn new(
-        store: Arc<dyn ChainStore>,
-        chain: ChainHandle,
-        genesis: Arc<Genesis>,
-        heads: broadcast::Sender<HeadView>,
-        durable: watch::Receiver<Header>,
-        validator: Option<PublicKey>,
-        net: Option<NetHandle>,
-    ) -> Self {
+    /// A backend over a store and a running chain actor.
+    pub fn new(p: BackendParts) -> Self {
         Self {
-            chain_id: genesis.hash(),
-            store,
-            chain,
-            genesis,
-            heads,
-            durable,
-            validator,
+            chain_id: p.genesis.hash(),
+            store: p.store,
+            chain: p.chain,
+            genesis: p.genesis,
+            heads: p.heads,
+            finalized: p.finalized,
+            durable: p.durable,
+            validator: p.validator,
             started: Instant::now(),
-            net,
+            net: p.net,
         }
     }
 
@@ -411,13 +425,13 @@ impl Backend for NodeBackend {
                 .map_err(merkle_err)?;
         let history_proof = merkle::inclusion_proof(&*self.store, seq, block.header.history_size)
             .map_err(merkle_err)?;
-        let certificate = self
-            .store
-            .certificate(st.height)
-            .map_err(storage)?
-            .ok_or_else(|| {
-                RpcError::Unavailable(format!("commit certificate of block {} missing", st.height))
-            })?;
+        let certificate = self.store.certificate(st.height).map_err(storage)?;
+        if certificate.is_none() && self.genesis.round_robin().is_some() {
+            return Err(RpcError::Unavailable(format!(
+                "commit certificate of block {} missing",
+                st.height
+            )));
+        }
         Ok(Receipt {
             chain_id: self.chain_id,
             tx_id: *id,
@@ -554,7 +568,11 @@ impl Backend for NodeBackend {
     fn health(&self) -> Result<HealthView, RpcError> {
         let head = self.head_header()?;
         let age = now_ms().saturating_sub(head.timestamp_ms);
-        let max = 3 * self.genesis.round_robin().max_empty_interval_ms;
+        let max = match (self.genesis.round_robin(), self.genesis.pow()) {
+            (Some(rr), _) => 3 * rr.max_empty_interval_ms,
+            (None, Some(p)) => 20 * p.target_block_time_ms,
+            (None, None) => u64::MAX,
+        };
         let healthy = head.height == 0 || age <= max;
         Ok(HealthView {
             healthy,
@@ -566,6 +584,10 @@ impl Backend for NodeBackend {
 
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
         self.heads.subscribe()
+    }
+
+    fn subscribe_finalized(&self) -> broadcast::Receiver<HeadView> {
+        self.finalized.subscribe()
     }
 
     async fn peers(&self) -> Result<Vec<PeerView>, RpcError> {
@@ -604,9 +626,19 @@ impl Backend for NodeBackend {
 
     fn finalized(&self) -> Result<FinalizedView, RpcError> {
         let head = self.durable.borrow().clone();
-        let certificate = self.store.certificate(head.height).map_err(storage)?;
+        let height = crate::chain::finalized_height(&self.genesis, head.height);
+        let header = if height == head.height {
+            head
+        } else {
+            self.store
+                .header(height)
+                .map_err(storage)?
+                .ok_or_else(|| RpcError::Unavailable(format!("header {height} missing")))?
+                .header
+        };
+        let certificate = self.store.certificate(height).map_err(storage)?;
         Ok(FinalizedView {
-            head: HeadView::of(&head),
+            head: HeadView::of(&header),
             certificate,
         })
     }

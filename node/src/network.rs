@@ -40,7 +40,7 @@ impl BlockProvider for StoreBlocks {
         let to = to.min(self.head());
         let mut out = Vec::new();
         for h in from..=to {
-            let (Ok(Some(block)), Ok(Some(certificate))) =
+            let (Ok(Some(block)), Ok(certificate)) =
                 (self.store.block(h), self.store.certificate(h))
             else {
                 break;

@@ -15,7 +15,7 @@ use auditchain_rpc::{RpcConfig, RpcError};
 use auditchain_storage::{ChainStore, MemKv, SledKv, Store};
 use tokio::sync::{broadcast, watch};
 
-use crate::backend::NodeBackend;
+use crate::backend::{BackendParts, NodeBackend};
 use crate::chain::{self, ActorParts, ChainHandle};
 use crate::network::{StoreBlocks, pump};
 
@@ -146,6 +146,7 @@ impl Node {
             "chain opened"
         );
         let (heads, _) = broadcast::channel(256);
+        let (finalized, _) = broadcast::channel(256);
         let (durable, durable_rx) = watch::channel(start.head.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let validator = opts.key.as_ref().map(SecretKey::public_key);
@@ -185,21 +186,23 @@ impl Node {
             key: opts.key,
             net: net.clone(),
             heads: heads.clone(),
+            finalized: finalized.clone(),
             durable,
             shutdown: shutdown_rx,
         })?;
         if let (Some(n), Some(ev)) = (&net, events) {
             tokio::spawn(pump(ev, n.clone(), handle.clone(), Arc::clone(&genesis)));
         }
-        let backend = NodeBackend::new(
-            Arc::clone(&store),
-            handle.clone(),
-            Arc::clone(&genesis),
+        let backend = NodeBackend::new(BackendParts {
+            store: Arc::clone(&store),
+            chain: handle.clone(),
+            genesis: Arc::clone(&genesis),
             heads,
-            durable_rx,
+            finalized,
+            durable: durable_rx,
             validator,
-            net.clone(),
-        );
+            net: net.clone(),
+        });
         let (rpc_addr, rpc) = auditchain_rpc::start(&opts.rpc, Arc::new(backend))
             .await
             .with_context(|| format!("starting RPC on {}", opts.rpc.addr))?;

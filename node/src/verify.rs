@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use auditchain_consensus::pow::{self, PowConfig};
 use auditchain_consensus::{Engine, RoundRobin};
 use auditchain_genesis::Genesis;
 use auditchain_primitives::block::tx_root;
@@ -64,16 +65,84 @@ pub struct CheckedBlock {
     pub executed: Executed,
 }
 
+/// The consensus rules a header must follow, per engine.
+pub enum HeaderRules<'a> {
+    /// Round robin: height, parent hash, timestamp bounds, the proposer of its round, seal.
+    RoundRobin(&'a RoundRobin),
+    /// Proof of work: height, parent hash, seal, miner, required difficulty and work,
+    /// median-time-past and drift. `time_at(h)` gives the block time at height `h` on the
+    /// parent's branch (for heights up to the parent's).
+    Pow {
+        /// The parameters.
+        cfg: &'a PowConfig,
+        /// Block times of the parent's branch by height.
+        time_at: &'a dyn Fn(u64) -> Option<u64>,
+    },
+}
+
+impl HeaderRules<'_> {
+    /// Checks `block`'s header as the child of `parent` at local time `now_ms`.
+    /// Errors: the rule broken, as text.
+    pub fn check(&self, block: &Block, parent: &Header, now_ms: u64) -> Result<(), String> {
+        match self {
+            HeaderRules::RoundRobin(rules) => rules
+                .verify_header(block, parent, now_ms)
+                .map_err(|e| e.to_string()),
+            HeaderRules::Pow { cfg, time_at } => {
+                check_pow_header(cfg, block, parent, time_at, now_ms)
+            }
+        }
+    }
+}
+
+/// The difficulty a proof-of-work block at `parent.height + 1` must have (the initial one on
+/// top of genesis).
+pub fn required_difficulty(
+    cfg: &PowConfig,
+    parent: &Header,
+    time_at: &dyn Fn(u64) -> Option<u64>,
+) -> u64 {
+    match pow::fields(parent) {
+        Ok((d, _)) => pow::required_difficulty(cfg, parent.height + 1, d, time_at),
+        Err(_) => cfg.initial_difficulty,
+    }
+}
+
+/// Proof-of-work header rules (see [`HeaderRules::Pow`]).
+pub fn check_pow_header(
+    cfg: &PowConfig,
+    block: &Block,
+    parent: &Header,
+    time_at: &dyn Fn(u64) -> Option<u64>,
+    now_ms: u64,
+) -> Result<(), String> {
+    let h = &block.header;
+    if h.height != parent.height + 1 || h.parent_hash != parent.hash() {
+        return Err(format!(
+            "block {} does not extend block {} ({})",
+            h.height,
+            parent.height,
+            parent.hash()
+        ));
+    }
+    let required = required_difficulty(cfg, parent, time_at);
+    let from = (parent.height + 1).saturating_sub(pow::MEDIAN_TIME_SPAN as u64);
+    let recent: Vec<u64> = (from..=parent.height).filter_map(time_at).collect();
+    pow::check_header(cfg, h, required, &recent, now_ms).map_err(|e| e.to_string())?;
+    block
+        .verify_seal()
+        .map_err(|_| format!("seal does not verify for miner {}", h.proposer))
+}
+
 /// Checks `block` as the child of `parent` (whose history frontier is `frontier`) at local time
-/// `now_ms`: header rules (height, parent hash, timestamp bounds, proposer for its round, seal),
-/// transaction signatures (batched across cores; those for which `known_good` is true are
-/// skipped), `tx_root` and `tx_count`, execution rules and `state_root`, `history_root` and
-/// `history_size`. `next_nonce` reads committed nonces at `parent`.
-/// Errors: the first failed rule, as text.
+/// `now_ms`: the consensus header rules (`rules`), transaction signatures (batched across
+/// cores; those for which `known_good` is true are skipped), `tx_root` and `tx_count`,
+/// execution rules and `state_root`, `history_root` and `history_size`. `next_nonce` reads
+/// committed nonces at `parent`. Errors: the first failed rule, as text.
 #[allow(clippy::too_many_arguments)]
 pub fn check_block<E: std::fmt::Display>(
     genesis: &Genesis,
-    rules: &RoundRobin,
+    rules: &HeaderRules<'_>,
     parent: &Header,
     frontier: &Frontier,
     block: &Block,
@@ -81,9 +150,7 @@ pub fn check_block<E: std::fmt::Display>(
     known_good: impl Fn(&Transaction) -> bool,
     next_nonce: impl FnMut(&PublicKey) -> Result<u64, E>,
 ) -> Result<CheckedBlock, String> {
-    rules
-        .verify_header(block, parent, now_ms)
-        .map_err(|e| e.to_string())?;
+    rules.check(block, parent, now_ms)?;
     let unchecked: Vec<Transaction> = block
         .txs
         .iter()
@@ -186,7 +253,24 @@ pub fn verify_chain(
             "stored genesis block differs from the genesis file",
         ));
     }
-    let engine = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
+    let rr = genesis
+        .round_robin()
+        .map(|c| RoundRobin::new(c.clone(), None, 0, 0));
+    let time_at = |h: u64| {
+        store
+            .header(h)
+            .ok()
+            .flatten()
+            .map(|s| s.header.timestamp_ms)
+    };
+    let rules = match (&rr, genesis.pow()) {
+        (Some(rr), _) => HeaderRules::RoundRobin(rr),
+        (None, Some(cfg)) => HeaderRules::Pow {
+            cfg,
+            time_at: &time_at,
+        },
+        (None, None) => return Err(fault(0, "genesis names no consensus engine")),
+    };
     let mut parent = g.header;
     let mut frontier = Frontier::new();
     let mut nonces: HashMap<PublicKey, u64> = HashMap::new();
@@ -202,7 +286,7 @@ pub fn verify_chain(
         }
         let checked = check_block(
             genesis,
-            &engine,
+            &rules,
             &parent,
             &frontier,
             &block,
@@ -211,12 +295,14 @@ pub fn verify_chain(
             |s| Ok::<u64, std::convert::Infallible>(nonces.get(s).copied().unwrap_or(0)),
         )
         .map_err(|e| fault(h, e))?;
-        let cert = store
-            .certificate(h)
-            .map_err(|e| fault(h, e))?
-            .ok_or_else(|| fault(h, "commit certificate missing"))?;
-        cert.check_header(&chain_id, &block.header, genesis.validators())
-            .map_err(|e| fault(h, format!("commit certificate: {e}")))?;
+        if rr.is_some() {
+            let cert = store
+                .certificate(h)
+                .map_err(|e| fault(h, e))?
+                .ok_or_else(|| fault(h, "commit certificate missing"))?;
+            cert.check_header(&chain_id, &block.header, genesis.validators())
+                .map_err(|e| fault(h, format!("commit certificate: {e}")))?;
+        }
         for t in &block.txs {
             nonces.insert(*t.signer(), t.body().nonce + 1);
         }
@@ -238,9 +324,33 @@ pub fn verify_chain(
 /// proofs, seal, that the proposer was scheduled for that height and round in the genesis
 /// validator set, and the commit certificate (a quorum of that set precommitted the block).
 /// Errors: [`ReceiptError`].
+///
+/// On a proof-of-work chain there is no certificate: the receipt proves that a listed miner
+/// sealed the header and that its hash meets the difficulty it claims; how deep the block is
+/// (its finality) is not provable from one header.
 pub fn verify_receipt(receipt: &Receipt, genesis: &Genesis) -> Result<(), ReceiptError> {
-    let engine = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
-    receipt.verify(&genesis.hash(), genesis.validators(), |h| {
-        engine.check_proposer(h).map_err(|e| e.to_string())
-    })
+    match (genesis.round_robin(), genesis.pow()) {
+        (Some(rr), _) => {
+            if receipt.certificate.is_none() {
+                return Err(ReceiptError::Certificate(
+                    "missing: a round-robin block is final only with its certificate".into(),
+                ));
+            }
+            let engine = RoundRobin::new(rr.clone(), None, 0, 0);
+            receipt.verify(&genesis.hash(), genesis.validators(), |h| {
+                engine.check_proposer(h).map_err(|e| e.to_string())
+            })
+        }
+        (None, Some(cfg)) => receipt.verify(&genesis.hash(), genesis.validators(), |h| {
+            let (d, _) = pow::fields(h).map_err(|e| e.to_string())?;
+            if !cfg.miners.contains(&h.proposer) {
+                return Err(format!("{} is not a miner of this chain", h.proposer));
+            }
+            if d < 1 || !pow::meets(&h.hash(), d) {
+                return Err(format!("block hash does not meet its difficulty {d}"));
+            }
+            Ok(())
+        }),
+        (None, None) => Err(ReceiptError::Certificate("genesis names no engine".into())),
+    }
 }

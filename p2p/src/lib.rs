@@ -124,6 +124,8 @@ pub enum GossipMessage {
     Proposal(Box<Proposal>),
     /// Signed votes (topic `votes`).
     Votes(Vec<Vote>),
+    /// A mined proof-of-work block (topic `blocks`).
+    Block(Box<Block>),
 }
 
 impl GossipMessage {
@@ -132,6 +134,7 @@ impl GossipMessage {
             GossipMessage::Txs(_) => TopicKind::Txs,
             GossipMessage::Proposal(_) => TopicKind::Blocks,
             GossipMessage::Votes(_) => TopicKind::Votes,
+            GossipMessage::Block(_) => TopicKind::Blocks,
         }
     }
 }

@@ -46,12 +46,12 @@ fn block(height: u64) -> CertifiedBlock {
         header,
     };
     CertifiedBlock {
-        certificate: CommitCertificate {
+        certificate: Some(CommitCertificate {
             height,
             round: 0,
             block: block.hash(),
             signatures: vec![],
-        },
+        }),
         block,
     }
 }

@@ -90,15 +90,19 @@ pub struct Receipt {
     pub history_index: u64,
     /// RFC 6962 audit path from the tx leaf to `header.history_root` at `header.history_size`.
     pub history_proof: Vec<Hash>,
-    /// The precommits that finalized the block (see [`CommitCertificate`]).
-    pub certificate: CommitCertificate,
+    /// The precommits that finalized the block (see [`CommitCertificate`]); absent on
+    /// proof-of-work chains, whose blocks are final by depth, not by votes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CommitCertificate>,
 }
 
 impl Receipt {
     /// Verifies everything: chain, tx signature (ZIP-215), tx id, both inclusion proofs, the
-    /// seal, `check_proposer(header)` (which says whether the header's proposer may seal it),
-    /// and that the commit certificate names this header and holds valid precommits of a quorum
-    /// of `validators`. Errors: the first [`ReceiptError`] found.
+    /// seal, `check_proposer(header)` (which says whether the header's proposer may seal it,
+    /// and for proof of work whether the work is there), and, when present, that the commit
+    /// certificate names this header and holds valid precommits of a quorum of `validators`.
+    /// Whether a certificate is required is the caller's rule (round-robin chains: always).
+    /// Errors: the first [`ReceiptError`] found.
     pub fn verify(
         &self,
         chain_id: &Hash,
@@ -153,8 +157,9 @@ impl Receipt {
             height: self.header.height,
             reason,
         })?;
-        self.certificate
-            .check_header(chain_id, &self.header, validators)?;
+        if let Some(c) = &self.certificate {
+            c.check_header(chain_id, &self.header, validators)?;
+        }
         Ok(())
     }
 }

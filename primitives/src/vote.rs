@@ -237,14 +237,15 @@ impl Equivocation {
     }
 }
 
-/// A final block with the certificate that made it final: what block sync transfers.
+/// A block with the certificate that made it final: what block sync transfers. Proof-of-work
+/// blocks carry none (their work is in the header).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertifiedBlock {
     /// The block.
     pub block: Block,
-    /// Its commit certificate.
-    pub certificate: CommitCertificate,
+    /// Its commit certificate (round-robin chains).
+    pub certificate: Option<CommitCertificate>,
 }
 
 #[cfg(test)]

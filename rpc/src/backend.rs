@@ -49,6 +49,8 @@ pub trait Backend: Send + Sync + 'static {
     fn health(&self) -> Result<HealthView, RpcError>;
     /// New heads as they are committed.
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView>;
+    /// Blocks as they become final.
+    fn subscribe_finalized(&self) -> broadcast::Receiver<HeadView>;
     /// Connected peers.
     fn peers(&self) -> impl Future<Output = Result<Vec<PeerView>, RpcError>> + Send;
     /// The validator set in proposer order.

@@ -243,8 +243,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
     }
 
     async fn subscribe_finalized(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        // every committed block is final (BFT): the same stream as new heads
-        forward_heads(self.backend.subscribe_heads(), pending).await
+        forward_heads(self.backend.subscribe_finalized(), pending).await
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use auditchain_genesis::{ConsensusConfig, Genesis};
+use auditchain_genesis::Genesis;
 use auditchain_node::{Node, NodeOptions};
 use auditchain_primitives::tx::{Payload, TxBody, data_hash};
 use auditchain_primitives::{Hash, SecretKey, Transaction};
@@ -42,7 +42,7 @@ pub fn genesis(
         &writer_keys,
         &[],
     );
-    let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+    let rr = g.round_robin_mut().expect("a round-robin genesis");
     rr.max_empty_interval_ms = 2_000;
     tweak(&mut g);
     g.validate().expect("test genesis is valid");
@@ -246,7 +246,7 @@ pub fn cluster_genesis(
         &ws,
         &[],
     );
-    let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+    let rr = g.round_robin_mut().expect("a round-robin genesis");
     rr.max_empty_interval_ms = 500;
     rr.proposal_timeout_ms = 400;
     rr.vote_timeout_ms = 200;

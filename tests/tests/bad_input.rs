@@ -165,7 +165,7 @@ async fn bad_transactions_are_rejected_and_change_nothing() {
 async fn a_full_mempool_answers_with_an_explicit_error() {
     let chain = TestChain::start(2, |g| {
         g.limits.mempool_max_txs = 3;
-        let auditchain_genesis::ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+        let rr = g.round_robin_mut().expect("a round-robin genesis");
         rr.block_time_ms = 60_000;
         rr.max_empty_interval_ms = 60_000;
     })

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use auditchain_genesis::ConsensusConfig;
 use auditchain_node::node::P2pOptions;
 use auditchain_node::{Node, NodeOptions};
 use auditchain_p2p::{BlockProvider, GossipMessage, NetHandle, P2pConfig, Proposal};
@@ -41,12 +40,12 @@ impl BlockProvider for Junk {
                     txs: vec![],
                 };
                 CertifiedBlock {
-                    certificate: CommitCertificate {
+                    certificate: Some(CommitCertificate {
                         height: h,
                         round: 0,
                         block: block.hash(),
                         signatures: vec![],
-                    },
+                    }),
                     block,
                 }
             })
@@ -113,7 +112,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     // an idle chain that seals an empty block only every 20 s, so injected proposals target
     // the height being decided
     let mut net = Testnet::with_observers(4, 2, 1, |g| {
-        let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+        let rr = g.round_robin_mut().expect("a round-robin genesis");
         rr.max_empty_interval_ms = 20_000;
     });
     for i in 0..4 {

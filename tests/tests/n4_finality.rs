@@ -81,10 +81,11 @@ async fn n4_events_to_any_node_are_final_everywhere() {
                 b.history_index
             )
         );
-        assert_eq!(
-            (a.certificate.height, a.certificate.block),
-            (b.certificate.height, b.certificate.block)
+        let (ca, cb) = (
+            a.certificate.expect("certificate"),
+            b.certificate.expect("certificate"),
         );
+        assert_eq!((ca.height, ca.block), (cb.height, cb.block));
     }
 
     // per-signer order holds on every node: writer w's nonces appear ascending

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use auditchain_genesis::ConsensusConfig;
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_tests::{Testnet, wire};
 use serde_json::json;
@@ -14,7 +13,7 @@ const TARGET: u64 = 1_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_observer_syncs_1000_blocks_from_genesis() {
     let mut net = Testnet::with_observers(4, 1, 1, |g| {
-        let ConsensusConfig::RoundRobin(rr) = &mut g.consensus;
+        let rr = g.round_robin_mut().expect("a round-robin genesis");
         rr.block_time_ms = 10;
         rr.max_empty_interval_ms = 10;
     });

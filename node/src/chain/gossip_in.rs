@@ -8,7 +8,7 @@ use auditchain_primitives::block::ConsensusFields;
 use auditchain_primitives::vote::Vote;
 
 use super::{Actor, Candidate, MAX_DEFERRED, now_ms};
-use crate::verify::check_block;
+use crate::verify::{HeaderRules, check_block};
 
 impl Actor {
     /// Checks a proposal from a peer and feeds it to the engine. Returns the gossip verdict, or
@@ -16,10 +16,10 @@ impl Actor {
     pub(super) fn on_proposal(&mut self, msg: MessageRef, p: Box<Proposal>) -> Option<Verdict> {
         let header = &p.block.header;
         let height = header.height;
-        if height <= self.head.height {
+        if height <= self.core.head.height {
             return Some(Verdict::Ignore);
         }
-        if height > self.head.height + 1 || self.in_flight.is_some() {
+        if height > self.core.head.height + 1 || self.in_flight.is_some() {
             // the head block is being written (or this node is behind): judge it later
             if height == self.engine.height() && self.deferred.len() < MAX_DEFERRED {
                 self.deferred.push((msg, p));
@@ -39,7 +39,7 @@ impl Actor {
             _ => return Some(Verdict::Reject),
         };
         let now = now_ms();
-        if let Err(e) = self.rules.verify_header(&p.block, &self.head, now) {
+        if let Err(e) = self.rules.verify_header(&p.block, &self.core.head, now) {
             tracing::warn!(height, peer = %msg.peer(), error = %e, "proposal refused");
             return Some(Verdict::Reject);
         }
@@ -47,13 +47,13 @@ impl Actor {
         let valid = if self.candidates.contains_key(&hash) {
             true
         } else {
-            let store = &self.store;
-            let mempool = &self.mempool;
+            let store = &self.core.store;
+            let mempool = &self.core.mempool;
             match check_block(
-                &self.genesis,
-                &self.rules,
-                &self.head,
-                &self.frontier,
+                &self.core.genesis,
+                &HeaderRules::RoundRobin(&self.rules),
+                &self.core.head,
+                &self.core.frontier,
                 &p.block,
                 now,
                 |t| mempool.get(&t.id()).is_some_and(|m| m == t),
@@ -85,7 +85,7 @@ impl Actor {
             timestamp_ms: header.timestamp_ms,
         });
         if valid && fed.is_ok() {
-            self.saw(proposer, false);
+            self.core.saw(proposer, false);
         }
         Some(if valid && fed.is_ok() {
             Verdict::Accept
@@ -97,7 +97,7 @@ impl Actor {
     /// Verifies vote signatures (ZIP-215) and feeds them to the engine.
     pub(super) fn on_votes(&mut self, votes: Vec<Vote>) -> Verdict {
         for v in votes {
-            if v.verify(&self.chain_id).is_err() {
+            if v.verify(&self.core.chain_id).is_err() {
                 tracing::warn!(validator = %v.body.validator, "vote with a bad signature");
                 return Verdict::Reject;
             }
@@ -105,7 +105,7 @@ impl Actor {
                 tracing::warn!(error = %e, "vote refused");
                 return Verdict::Reject;
             }
-            self.saw(v.body.validator, true);
+            self.core.saw(v.body.validator, true);
         }
         Verdict::Accept
     }

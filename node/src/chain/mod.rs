@@ -28,7 +28,6 @@ use auditchain_genesis::Genesis;
 use auditchain_p2p::{
     BlocksResponse, GossipMessage, MessageRef, NetHandle, P2pError, PeerRef, Proposal, Verdict,
 };
-use auditchain_primitives::block::ConsensusFields;
 use auditchain_primitives::merkle::Frontier;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
@@ -37,8 +36,10 @@ use auditchain_storage::{BlockCommit, ChainStore, StorageError};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 mod build;
+mod core;
 mod gossip_in;
 mod open;
+mod pow;
 mod sync;
 
 pub use open::{ChainStart, open_chain};
@@ -124,6 +125,11 @@ enum Command {
     },
     PeerConnected,
     Synced(Result<(PeerRef, BlocksResponse), P2pError>),
+    /// The mining thread found a nonce for the template of `epoch` (proof of work).
+    Mined {
+        header: Header,
+        epoch: u64,
+    },
 }
 
 /// Why a request to the chain actor failed.
@@ -243,28 +249,48 @@ pub struct ActorParts {
     pub key: Option<SecretKey>,
     /// The network, if the node has peers.
     pub net: Option<NetHandle>,
-    /// Receives each head after it is final and flushed (`chain_subscribeNewHeads`).
+    /// Receives each head after it is flushed (`chain_subscribeNewHeads`).
     pub heads: broadcast::Sender<HeadView>,
+    /// Receives each newly finalized block (`chain_subscribeFinalized`): every head on a
+    /// round-robin chain, the block `finality_depth` below the head on a proof-of-work chain.
+    pub finalized: broadcast::Sender<HeadView>,
     /// Holds the durable head; readers never serve above it.
     pub durable: watch::Sender<Header>,
     /// Turns true to stop.
     pub shutdown: watch::Receiver<bool>,
 }
 
-struct Actor {
+/// What both engines' actors share: storage, the head, the mempool, waiters, subscribers, the
+/// network and peer-sync bookkeeping (`core.rs`).
+pub(super) struct Core {
     store: Arc<dyn ChainStore>,
     genesis: Arc<Genesis>,
     chain_id: Hash,
+    /// This node's sealing key (validator or miner), if any.
     key: Option<SecretKey>,
-    engine: Bft,
-    rules: RoundRobin,
     mempool: Mempool,
     head: Header,
     head_hash: Hash,
     frontier: Frontier,
     waiters: HashMap<Hash, Vec<oneshot::Sender<Option<u64>>>>,
     heads: broadcast::Sender<HeadView>,
+    finalized: broadcast::Sender<HeadView>,
+    /// Height of the last block announced as finalized.
+    last_finalized: u64,
     durable: watch::Sender<Header>,
+    net: Option<NetHandle>,
+    myself: mpsc::WeakSender<Command>,
+    /// When the outstanding sync request was sent.
+    syncing: Option<Instant>,
+    /// Per-validator activity.
+    metrics: HashMap<PublicKey, SignerMetrics>,
+}
+
+/// The round-robin BFT actor.
+struct Actor {
+    core: Core,
+    engine: Bft,
+    rules: RoundRobin,
     /// Engine outputs not yet acted on, in order.
     outbox: VecDeque<BftOutput>,
     /// The block being written by the writer thread, if any (at most one).
@@ -274,18 +300,21 @@ struct Actor {
     candidates: HashMap<Hash, Candidate>,
     /// Proposals for the next height that arrived while the head block was being written.
     deferred: Vec<(MessageRef, Box<Proposal>)>,
-    net: Option<NetHandle>,
-    myself: mpsc::WeakSender<Command>,
-    /// When the outstanding sync request was sent.
-    syncing: Option<Instant>,
     /// A sync answer that arrived while a block was being written.
     sync_stash: Option<(PeerRef, BlocksResponse)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
-    /// Per-validator activity.
-    metrics: HashMap<PublicKey, SignerMetrics>,
     /// This validator's own votes at the height in progress, as saved to the vote log.
     vote_log: (u64, Vec<Vote>),
+}
+
+/// The height up to which blocks are final, given the head: the head itself on a round-robin
+/// chain (only final blocks are written), `finality_depth` below it on a proof-of-work chain.
+pub fn finalized_height(genesis: &Genesis, head: u64) -> u64 {
+    match genesis.pow() {
+        Some(p) => head.saturating_sub(p.finality_depth),
+        None => head,
+    }
 }
 
 /// Starts the chain actor on its own thread, with a writer thread that commits final blocks, so
@@ -299,13 +328,41 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         key,
         net,
         heads,
+        finalized,
         durable,
         shutdown,
     } = parts;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let last_finalized = finalized_height(&genesis, start.head.height);
+    let core = Core {
+        chain_id: genesis.hash(),
+        mempool: Mempool::new(genesis.limits.clone()),
+        head_hash: start.head.hash(),
+        head: start.head,
+        frontier: start.frontier,
+        store,
+        genesis,
+        key,
+        waiters: HashMap::new(),
+        heads,
+        last_finalized,
+        finalized,
+        durable,
+        net,
+        myself: tx.downgrade(),
+        syncing: None,
+        metrics: HashMap::new(),
+    };
+    if core.genesis.pow().is_some() {
+        let join = pow::spawn(core, tx.clone(), rx, shutdown)?;
+        return Ok((ChainHandle { tx }, join));
+    }
+    let Some(rr) = core.genesis.round_robin().cloned() else {
+        return Err(std::io::Error::other("genesis names no consensus engine"));
+    };
     let (jobs, job_rx) = std::sync::mpsc::channel::<CommitJob>();
     let (done_tx, done_rx) = mpsc::channel::<CommitResult>(1);
-    let writer_store = Arc::clone(&store);
+    let writer_store = Arc::clone(&core.store);
     let writer = std::thread::Builder::new()
         .name("chain-writer".into())
         .spawn(move || {
@@ -326,21 +383,20 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
                 }
             }
         })?;
-    let rr = genesis.round_robin();
-    let chain_id = genesis.hash();
+    let head = core.head.clone();
     let mut engine = Bft::new(
         rr.timing(),
         rr.validators.clone(),
-        chain_id,
-        key.clone(),
-        start.head.height,
-        start.head.timestamp_ms,
+        core.chain_id,
+        core.key.clone(),
+        head.height,
+        head.timestamp_ms,
         now_ms(),
     );
     // a validator restarted mid-height keeps its earlier votes (and its lock)
-    let mut vote_log = (start.head.height + 1, Vec::new());
-    match store.own_votes() {
-        Ok(Some((h, votes))) if h == start.head.height + 1 => {
+    let mut vote_log = (head.height + 1, Vec::new());
+    match core.store.own_votes() {
+        Ok(Some((h, votes))) if h == head.height + 1 => {
             tracing::info!(
                 height = h,
                 votes = votes.len(),
@@ -353,30 +409,16 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         Err(e) => tracing::warn!(error = %e, "vote log unreadable; starting without it"),
     }
     let actor = Actor {
-        chain_id,
-        mempool: Mempool::new(genesis.limits.clone()),
-        rules: RoundRobin::new(rr.clone(), None, 0, 0),
-        head_hash: start.head.hash(),
-        head: start.head,
-        frontier: start.frontier,
-        store,
-        genesis,
-        key,
+        core,
+        rules: RoundRobin::new(rr, None, 0, 0),
         engine,
-        waiters: HashMap::new(),
-        heads,
-        durable,
         outbox: VecDeque::new(),
         in_flight: None,
         jobs,
         candidates: HashMap::new(),
         deferred: Vec::new(),
-        net,
-        myself: tx.downgrade(),
-        syncing: None,
         sync_stash: None,
         votes_out: Vec::new(),
-        metrics: HashMap::new(),
         vote_log,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -426,82 +468,29 @@ impl Actor {
         {
             self.on_written(job, r);
         }
-        tracing::info!(height = self.head.height, "chain actor stopped");
+        tracing::info!(height = self.core.head.height, "chain actor stopped");
     }
 
     fn handle(&mut self, cmd: Command) {
+        let Some(cmd) = self.core.handle_common(cmd) else {
+            return;
+        };
         match cmd {
-            Command::Submit { txs, origin, reply } => {
-                let store = &self.store;
-                let mut admitted = Vec::new();
-                let out = txs
-                    .into_iter()
-                    .map(|(id, tx)| {
-                        let next = store.next_nonce(tx.signer()).unwrap_or(0);
-                        let r = self.mempool.admit(tx.clone(), id, next, || {
-                            store.tx_seq(&id).ok().flatten().is_some()
-                        });
-                        if r.is_ok() && origin == Origin::Local {
-                            admitted.push(tx);
-                        }
-                        r
-                    })
-                    .collect();
-                let _ = reply.send(out);
-                if let Some(net) = &self.net {
-                    for chunk in admitted.chunks(GOSSIP_TXS) {
-                        if !net.publish(GossipMessage::Txs(chunk.to_vec())) {
-                            tracing::warn!("network queue full: transactions not gossiped");
-                        }
-                    }
-                }
-            }
-            Command::Watch { id, reply } => {
-                if self.mempool.get(&id).is_some() {
-                    // pending, or in the block being written: answered after the flush
-                    self.waiters.entry(id).or_default().push(reply);
-                } else if let Ok(Some(seq)) = self.store.tx_seq(&id) {
-                    let _ = reply.send(Some(seq));
-                } else {
-                    let _ = reply.send(None);
-                }
-            }
-            Command::Pending { id, reply } => {
-                let _ = reply.send(self.mempool.get(&id).cloned());
-            }
-            Command::NextNonce { signer, reply } => {
-                let committed = self.store.next_nonce(&signer).unwrap_or(0);
-                let _ = reply.send(self.mempool.next_nonce(&signer, committed));
-            }
-            Command::Stats { reply } => {
-                let _ = reply.send(MempoolStats {
-                    txs: self.mempool.len(),
-                    bytes: self.mempool.bytes(),
-                });
-            }
             Command::Consensus { msg, message } => {
                 let verdict = match message {
                     GossipMessage::Proposal(p) => self.on_proposal(msg.clone(), p),
                     GossipMessage::Votes(votes) => Some(self.on_votes(votes)),
-                    // transactions go through the mempool path, not here
+                    // transactions go through the mempool path; mined blocks are not ours
                     GossipMessage::Txs(_) => Some(Verdict::Ignore),
+                    GossipMessage::Block(_) => Some(Verdict::Reject),
                 };
-                if let (Some(v), Some(net)) = (verdict, &self.net) {
+                if let (Some(v), Some(net)) = (verdict, &self.core.net) {
                     net.verdict(msg, v);
                 }
             }
-            Command::PeerConnected => self.start_sync(),
-            Command::SignerMetrics { reply } => {
-                let list = self
-                    .genesis
-                    .validators()
-                    .iter()
-                    .map(|v| (*v, self.metrics.get(v).copied().unwrap_or_default()))
-                    .collect();
-                let _ = reply.send(list);
-            }
+            Command::PeerConnected => self.core.start_sync(self.core.head.height + 1),
             Command::Synced(r) => {
-                self.syncing = None;
+                self.core.syncing = None;
                 match r {
                     Ok((peer, resp)) => {
                         tracing::debug!(%peer, head = resp.head, blocks = resp.blocks.len(), "sync response");
@@ -514,6 +503,8 @@ impl Actor {
                     Err(e) => tracing::debug!(error = %e, "sync request failed"),
                 }
             }
+            Command::Mined { .. } => {}
+            _ => {}
         }
     }
 
@@ -528,7 +519,7 @@ impl Actor {
     /// wait while a block is being written (both need the state after it).
     fn drive(&mut self) {
         let _ = self.feed(BftInput::Pending {
-            txs: self.mempool.len(),
+            txs: self.core.mempool.len(),
         });
         while let Some(front) = self.outbox.front() {
             let blocked = matches!(
@@ -544,7 +535,7 @@ impl Actor {
             self.act(out);
         }
         // without a network the votes go nowhere: nothing to log or send
-        if !self.votes_out.is_empty() && self.net.is_none() {
+        if !self.votes_out.is_empty() && self.core.net.is_none() {
             self.votes_out.clear();
         }
         if !self.votes_out.is_empty() {
@@ -561,11 +552,16 @@ impl Actor {
                     dirty = true;
                 }
             }
-            if dirty && let Err(e) = self.store.save_own_votes(self.vote_log.0, &self.vote_log.1) {
+            if dirty
+                && let Err(e) = self
+                    .core
+                    .store
+                    .save_own_votes(self.vote_log.0, &self.vote_log.1)
+            {
                 tracing::error!(error = %e, "cannot write the vote log; votes not sent");
                 return;
             }
-            if let Some(net) = &self.net {
+            if let Some(net) = &self.core.net {
                 net.publish(GossipMessage::Votes(votes));
             }
         }
@@ -578,7 +574,7 @@ impl Actor {
                 round,
                 timestamp_ms,
             } => {
-                if height != self.head.height + 1 {
+                if height != self.core.head.height + 1 {
                     return;
                 }
                 match self.build(height, round, timestamp_ms) {
@@ -601,7 +597,7 @@ impl Actor {
                 block,
                 valid_round,
             } => {
-                if let (Some(c), Some(net)) = (self.candidates.get(&block), &self.net) {
+                if let (Some(c), Some(net)) = (self.candidates.get(&block), &self.core.net) {
                     tracing::debug!(height, round, %block, "proposing");
                     net.publish(GossipMessage::Proposal(Box::new(Proposal {
                         round,
@@ -611,11 +607,11 @@ impl Actor {
                 }
             }
             BftOutput::Vote(v) => {
-                self.saw(v.body.validator, true);
+                self.core.saw(v.body.validator, true);
                 self.votes_out.push(v);
             }
             BftOutput::Decide { certificate } => match self.candidates.remove(&certificate.block) {
-                Some(c) if c.block.header.height == self.head.height + 1 => {
+                Some(c) if c.block.header.height == self.core.head.height + 1 => {
                     self.candidates.clear();
                     self.deferred.clear();
                     if self
@@ -640,7 +636,7 @@ impl Actor {
                         block = %certificate.block,
                         "decided a block this node does not hold; syncing"
                     );
-                    self.start_sync();
+                    self.core.start_sync(self.core.head.height + 1);
                 }
             },
             BftOutput::Equivocation { first, second } => {
@@ -651,17 +647,17 @@ impl Actor {
                     round = first.body.round,
                     "equivocation: two different votes for one height, round and step"
                 );
-                if let Err(e) = self.store.record_equivocation(&ev) {
+                if let Err(e) = self.core.store.record_equivocation(&ev) {
                     tracing::error!(error = %e, "storing equivocation evidence failed");
                 }
             }
             BftOutput::Behind { height } => {
                 tracing::info!(
                     seen = height,
-                    head = self.head.height,
+                    head = self.core.head.height,
                     "behind peers; syncing"
                 );
-                self.start_sync();
+                self.core.start_sync(self.core.head.height + 1);
             }
         }
     }
@@ -681,7 +677,7 @@ impl Actor {
         }
         let txs = job.checked.ids.len();
         let hash = job.checked.hash;
-        self.published(job.block.header, job.checked);
+        self.core.published(job.block.header, job.checked);
         tracing::info!(
             height,
             txs,
@@ -693,51 +689,9 @@ impl Actor {
             self.apply_synced(peer, resp);
         }
         for (msg, p) in std::mem::take(&mut self.deferred) {
-            if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.net) {
+            if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.core.net) {
                 net.verdict(msg, v);
             }
         }
-    }
-
-    /// Records activity of a validator (a vote when `vote`, else a proposal).
-    fn saw(&mut self, validator: PublicKey, vote: bool) {
-        let m = self.metrics.entry(validator).or_default();
-        m.last_seen_ms = Some(now_ms());
-        if vote {
-            m.votes += 1;
-        }
-    }
-
-    /// Makes a committed, flushed block the head: mempool, waiters, subscribers.
-    fn published(&mut self, header: Header, checked: CheckedBlock) {
-        self.metrics.entry(header.proposer).or_default().proposed += 1;
-        if let ConsensusFields::RoundRobin { round } = header.consensus {
-            for r in 0..round.min(64) {
-                let missed = self.engine.proposer(header.height, r);
-                self.metrics.entry(missed).or_default().missed_turns += 1;
-            }
-        }
-        let store = Arc::clone(&self.store);
-        self.frontier = checked.frontier;
-        self.head = header;
-        self.head_hash = checked.hash;
-        self.mempool
-            .remove_committed(&checked.ids, |s| store.next_nonce(s).unwrap_or(0));
-        let _ = self.durable.send(self.head.clone());
-        if !self.waiters.is_empty() {
-            let first = self.head.history_size - checked.ids.len() as u64;
-            for (i, id) in checked.ids.iter().enumerate() {
-                if let Some(ws) = self.waiters.remove(id) {
-                    for w in ws {
-                        let _ = w.send(Some(first + i as u64));
-                    }
-                }
-            }
-            self.waiters.retain(|_, ws| {
-                ws.retain(|w| !w.is_closed());
-                !ws.is_empty()
-            });
-        }
-        let _ = self.heads.send(HeadView::of(&self.head));
     }
 }

@@ -2,6 +2,7 @@
 //! runs on it.
 
 use anyhow::{Context, bail};
+use auditchain_consensus::pow;
 use auditchain_consensus::{Engine, RoundRobin};
 use auditchain_genesis::Genesis;
 use auditchain_primitives::block::tx_root;
@@ -49,8 +50,8 @@ pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<C
             if block != gblock {
                 bail!("stored genesis block differs from the genesis file");
             }
-        } else {
-            let rules = RoundRobin::new(genesis.round_robin().clone(), None, 0, 0);
+        } else if let Some(rr) = genesis.round_robin() {
+            let rules = RoundRobin::new(rr.clone(), None, 0, 0);
             rules.check_proposer(&block.header)?;
             block.verify_seal()?;
             store
@@ -58,6 +59,12 @@ pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<C
                 .context("commit certificate missing")?
                 .check_header(&genesis.hash(), &block.header, genesis.validators())
                 .context("commit certificate")?;
+        } else if let Some(cfg) = genesis.pow() {
+            let (d, _) = pow::fields(&block.header)?;
+            if !cfg.miners.contains(&block.header.proposer) || !pow::meets(&hash, d) {
+                bail!("the head is not a valid proof-of-work block of a listed miner");
+            }
+            block.verify_seal()?;
         }
         Ok(ChainStart {
             head: block.header,

@@ -1,0 +1,224 @@
+//! What the round-robin and the proof-of-work actors share: admission to the mempool, waiters,
+//! metrics, block assembly, making a committed block the head, and asking peers for blocks.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use auditchain_p2p::{BlocksRequest, GossipMessage};
+use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
+use auditchain_primitives::{Hash, Header, PublicKey, Transaction, merkle};
+use auditchain_rpc::types::HeadView;
+
+use super::{Command, Core, GOSSIP_TXS, MempoolStats, Origin, SYNC_PATIENCE, now_ms};
+use crate::execute::{ExecError, execute};
+use crate::verify::CheckedBlock;
+
+impl Core {
+    /// Handles the commands both engines treat alike; returns the others.
+    pub(super) fn handle_common(&mut self, cmd: Command) -> Option<Command> {
+        match cmd {
+            Command::Submit { txs, origin, reply } => {
+                let store = &self.store;
+                let mut admitted = Vec::new();
+                let out = txs
+                    .into_iter()
+                    .map(|(id, tx)| {
+                        let next = store.next_nonce(tx.signer()).unwrap_or(0);
+                        let r = self.mempool.admit(tx.clone(), id, next, || {
+                            store.tx_seq(&id).ok().flatten().is_some()
+                        });
+                        if r.is_ok() && origin == Origin::Local {
+                            admitted.push(tx);
+                        }
+                        r
+                    })
+                    .collect();
+                let _ = reply.send(out);
+                if let Some(net) = &self.net {
+                    for chunk in admitted.chunks(GOSSIP_TXS) {
+                        if !net.publish(GossipMessage::Txs(chunk.to_vec())) {
+                            tracing::warn!("network queue full: transactions not gossiped");
+                        }
+                    }
+                }
+            }
+            Command::Watch { id, reply } => {
+                if self.mempool.get(&id).is_some() {
+                    // pending, or in the block being written: answered after the flush
+                    self.waiters.entry(id).or_default().push(reply);
+                } else if let Ok(Some(seq)) = self.store.tx_seq(&id) {
+                    let _ = reply.send(Some(seq));
+                } else {
+                    let _ = reply.send(None);
+                }
+            }
+            Command::Pending { id, reply } => {
+                let _ = reply.send(self.mempool.get(&id).cloned());
+            }
+            Command::NextNonce { signer, reply } => {
+                let committed = self.store.next_nonce(&signer).unwrap_or(0);
+                let _ = reply.send(self.mempool.next_nonce(&signer, committed));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(MempoolStats {
+                    txs: self.mempool.len(),
+                    bytes: self.mempool.bytes(),
+                });
+            }
+            Command::SignerMetrics { reply } => {
+                let list = self
+                    .genesis
+                    .validators()
+                    .iter()
+                    .map(|v| (*v, self.metrics.get(v).copied().unwrap_or_default()))
+                    .collect();
+                let _ = reply.send(list);
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// Records activity of a validator (a vote when `vote`, else a proposal or block).
+    pub(super) fn saw(&mut self, validator: PublicKey, vote: bool) {
+        let m = self.metrics.entry(validator).or_default();
+        m.last_seen_ms = Some(now_ms());
+        if vote {
+            m.votes += 1;
+        }
+    }
+
+    /// Selects transactions from the mempool and executes them on the head, extending a copy
+    /// of the history frontier: the header (sealed by the caller) and what committing needs.
+    /// Transactions that no longer apply are evicted, never kept silently.
+    pub(super) fn assemble(
+        &mut self,
+        proposer: PublicKey,
+        timestamp_ms: u64,
+        consensus: ConsensusFields,
+    ) -> anyhow::Result<(Header, Vec<Transaction>, CheckedBlock)> {
+        let l = &self.genesis.limits;
+        let store = Arc::clone(&self.store);
+        let mut picked = self
+            .mempool
+            .select(l.max_block_txs as usize, l.max_block_bytes, |s| {
+                store.next_nonce(s).unwrap_or(0)
+            });
+        let (executed, txs) = loop {
+            let txs: Vec<Transaction> = picked.iter().map(|(_, t)| t.clone()).collect();
+            match execute(
+                &self.genesis,
+                &self.chain_id,
+                &self.head.state_root,
+                &txs,
+                |s| store.next_nonce(s),
+            ) {
+                Ok(x) => break (x, txs),
+                Err(ExecError::Tx { index, reason }) => {
+                    let (id, _) = picked.remove(index);
+                    tracing::warn!(%id, %reason, "evicting transaction that no longer applies");
+                    self.mempool
+                        .remove_committed(&[id], |s| store.next_nonce(s).unwrap_or(0));
+                }
+                Err(e) => return Err(e).context("executing the block"),
+            }
+        };
+        let ids: Vec<Hash> = picked.into_iter().map(|(id, _)| id).collect();
+        let mut frontier = self.frontier.clone();
+        let mut nodes = Vec::with_capacity(ids.len() * 2);
+        for id in &ids {
+            frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+        }
+        let header = Header {
+            version: HEADER_VERSION,
+            height: self.head.height + 1,
+            parent_hash: self.head_hash,
+            timestamp_ms,
+            proposer,
+            tx_root: tx_root(&ids),
+            tx_count: ids.len() as u32,
+            history_root: frontier.root(),
+            history_size: frontier.size(),
+            state_root: executed.state_root,
+            consensus,
+        };
+        let checked = CheckedBlock {
+            hash: header.hash(),
+            ids,
+            frontier,
+            nodes,
+            executed,
+        };
+        Ok((header, txs, checked))
+    }
+
+    /// Makes a committed, flushed block the head: mempool, waiters, subscribers, metrics.
+    pub(super) fn published(&mut self, header: Header, checked: CheckedBlock) {
+        self.metrics.entry(header.proposer).or_default().proposed += 1;
+        if let ConsensusFields::RoundRobin { round } = header.consensus {
+            let n = self.genesis.validators().len().max(1) as u64;
+            for r in 0..round.min(64) {
+                let i = (header.height + u64::from(r)) % n;
+                if let Some(missed) = self.genesis.validators().get(i as usize) {
+                    self.metrics.entry(*missed).or_default().missed_turns += 1;
+                }
+            }
+        }
+        let store = Arc::clone(&self.store);
+        self.frontier = checked.frontier;
+        self.head = header;
+        self.head_hash = checked.hash;
+        self.mempool
+            .remove_committed(&checked.ids, |s| store.next_nonce(s).unwrap_or(0));
+        let _ = self.durable.send(self.head.clone());
+        if !self.waiters.is_empty() {
+            let first = self.head.history_size - checked.ids.len() as u64;
+            for (i, id) in checked.ids.iter().enumerate() {
+                if let Some(ws) = self.waiters.remove(id) {
+                    for w in ws {
+                        let _ = w.send(Some(first + i as u64));
+                    }
+                }
+            }
+            self.waiters.retain(|_, ws| {
+                ws.retain(|w| !w.is_closed());
+                !ws.is_empty()
+            });
+        }
+        let _ = self.heads.send(HeadView::of(&self.head));
+        let fin = super::finalized_height(&self.genesis, self.head.height);
+        if fin > self.last_finalized {
+            self.last_finalized = fin;
+            let header = if fin == self.head.height {
+                Some(self.head.clone())
+            } else {
+                self.store.header(fin).ok().flatten().map(|s| s.header)
+            };
+            if let Some(h) = header {
+                let _ = self.finalized.send(HeadView::of(&h));
+            }
+        }
+    }
+
+    /// Asks a peer for up to `MAX_SYNC_BLOCKS` blocks from height `from`, unless a request is
+    /// outstanding; the answer comes back as [`Command::Synced`].
+    pub(super) fn start_sync(&mut self, from: u64) {
+        let Some(net) = self.net.clone() else { return };
+        if self.syncing.is_some_and(|t| t.elapsed() < SYNC_PATIENCE) {
+            return;
+        }
+        let Some(me) = self.myself.upgrade() else {
+            return;
+        };
+        self.syncing = Some(Instant::now());
+        let req = BlocksRequest {
+            from,
+            to: from + auditchain_p2p::MAX_SYNC_BLOCKS - 1,
+        };
+        tokio::spawn(async move {
+            let r = net.request_blocks(req).await;
+            let _ = me.send(Command::Synced(r)).await;
+        });
+    }
+}

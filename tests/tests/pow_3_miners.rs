@@ -1,0 +1,311 @@
+//! Proof of work with three miners over libp2p on loopback. Events reach every node; a 1 | 2
+//! partition lets both sides mine their own branch; after healing, the lone miner switches to
+//! the branch with more work, its transactions return to the mempool and become final
+//! elsewhere. The reorganisation is exact: once both stores are brought to the same height,
+//! the node that switched branches holds byte for byte the store of a node that only ever saw
+//! the winning branch. Blocks with too little work or a bad time are rejected and their sender
+//! penalised.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditchain_consensus::pow::PowConfig;
+use auditchain_genesis::ConsensusConfig;
+use auditchain_node::verify::verify_receipt;
+use auditchain_p2p::{BlockProvider, GossipMessage, P2pConfig};
+use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
+use auditchain_primitives::vote::CertifiedBlock;
+use auditchain_primitives::{Block, Hash, Header, SecretKey, merkle};
+use auditchain_rpc::AuditChainApiClient;
+use auditchain_rpc::admin::AdminApiClient;
+use auditchain_storage::{ChainStore, Kv, SledKv, Store};
+use auditchain_tests::{Testnet, wire};
+use serde_json::json;
+
+struct NoBlocks;
+
+impl BlockProvider for NoBlocks {
+    fn head(&self) -> u64 {
+        0
+    }
+    fn blocks(&self, _: u64, _: u64) -> Vec<CertifiedBlock> {
+        Vec::new()
+    }
+}
+
+fn admin(net: &Testnet, i: usize) -> auditchain_rpc::HttpClient {
+    let addr = net.node(i).admin_addr.expect("admin listener");
+    auditchain_rpc::http_client(&format!("http://{addr}"), Duration::from_secs(10)).expect("client")
+}
+
+async fn set_link(net: &Testnet, a: usize, b: usize, up: bool) {
+    let id = |i: usize| auditchain_p2p::peer_id_of(&net.validators[i].public_key());
+    for (x, y) in [(a, b), (b, a)] {
+        let c = admin(net, x);
+        let r = if up {
+            c.allow_peer(id(y)).await
+        } else {
+            c.refuse_peer(id(y)).await
+        };
+        assert!(r.expect("admin call"));
+    }
+}
+
+async fn wait_until(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every key and value of a store.
+fn dump(store: &Store<SledKv>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store.kv().scan(&[], &[0xff; 8], usize::MAX).expect("scan")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pow_three_miners_fork_choice_and_exact_reorg() {
+    let mut net = Testnet::with_observers(3, 1, 2, |g| {
+        let miners = g.validators().to_vec();
+        g.consensus = ConsensusConfig::Pow(PowConfig {
+            miners,
+            initial_difficulty: 3_000,
+            target_block_time_ms: 300,
+            retarget_interval: 10,
+            // deep enough that a short partition's branch can still be reorganised away
+            finality_depth: 1_000,
+            max_future_drift_ms: 5_000,
+        });
+    });
+    for i in 0..3 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    let rec =
+        |w: usize, n: u64, entity: &str| net.record(w, n, "sshd_login", entity, json!({ "n": n }));
+
+    // events submitted to one node are mined by someone and reach every node
+    net.client(0)
+        .submit_batch((0..10).map(|n| wire(&rec(0, n, "before"))).collect())
+        .await
+        .expect("submit");
+    net.wait_all(10, 3, 90).await;
+
+    // a block with too little work, and one with a time far ahead, from an allowed peer
+    let chain_id = net.genesis.hash();
+    let (inj, _ev) = auditchain_p2p::start(
+        P2pConfig {
+            key: net.observers[0].clone(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            bootstrap: net.p2p_addrs.iter().flatten().cloned().collect(),
+            allowed: net
+                .validators
+                .iter()
+                .chain(&net.observers)
+                .map(SecretKey::public_key)
+                .collect(),
+            chain_id,
+        },
+        Arc::new(NoBlocks),
+    )
+    .await
+    .expect("injector");
+    let inj_id = inj.local_peer_id().to_string();
+    wait_until("injector connected", 20, async || {
+        inj.peers().await.map(|p| p.len() == 3).unwrap_or(false)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let head = net.client(0).get_head().await.expect("head");
+    let miner = &net.validators[0];
+    let forged = |ts: u64, nonce: u64| {
+        let header = Header {
+            version: HEADER_VERSION,
+            height: head.height + 1,
+            parent_hash: head.hash,
+            timestamp_ms: ts,
+            proposer: miner.public_key(),
+            tx_root: merkle::empty_root(),
+            tx_count: 0,
+            history_root: head.history_root,
+            history_size: head.history_size,
+            state_root: head.state_root,
+            consensus: ConsensusFields::Pow {
+                difficulty: u64::MAX / 2,
+                nonce,
+            },
+        };
+        Block::seal_with(header, vec![], miner)
+    };
+    // too little work: a huge difficulty claimed, a hash that misses it
+    inj.publish(GossipMessage::Block(Box::new(forged(
+        head.timestamp_ms + 1,
+        1,
+    ))));
+    // real work at the parent's difficulty, but a time an hour ahead
+    let parent = net
+        .client(0)
+        .get_block_by_height(head.height, Some(false))
+        .await
+        .expect("block")
+        .expect("present");
+    let ConsensusFields::Pow { difficulty, .. } = parent.header.consensus else {
+        panic!("a proof-of-work header");
+    };
+    let mut ahead = forged(head.timestamp_ms + 3_600_000, 0).header;
+    ahead.consensus = ConsensusFields::Pow {
+        difficulty,
+        nonce: 0,
+    };
+    let stop = std::sync::atomic::AtomicU64::new(0);
+    let ahead = auditchain_consensus::pow::mine(&ahead, 0, u64::MAX, &stop, 0).expect("mined");
+    inj.publish(GossipMessage::Block(Box::new(Block::seal_with(
+        ahead,
+        vec![],
+        miner,
+    ))));
+    wait_until("the forger is penalised by every miner", 20, async || {
+        let mut all = true;
+        for i in 0..3 {
+            let peers = net.client(i).node_peers().await.expect("peers");
+            all &= peers
+                .iter()
+                .any(|p| p.peer_id == inj_id && p.rejected_messages >= 2);
+        }
+        all
+    })
+    .await;
+    inj.shutdown().await;
+
+    // partition: miner 0 alone, miners 1 and 2 together; each side gets its own events
+    set_link(&net, 0, 1, false).await;
+    set_link(&net, 0, 2, false).await;
+    net.client(0)
+        .submit_batch((10..15).map(|n| wire(&rec(0, n, "lone"))).collect())
+        .await
+        .expect("submit");
+    net.client(1)
+        .submit_batch((0..5).map(|n| wire(&rec(1, n, "majority"))).collect())
+        .await
+        .expect("submit");
+    let split = net.client(0).get_head().await.expect("head").height;
+    wait_until("both sides mined past the split", 60, async || {
+        let a = net.client(0).get_head().await.expect("head");
+        let b = net.client(1).get_head().await.expect("head");
+        a.height >= split + 2 && b.height >= split + 4 && a.history_size >= 15
+    })
+    .await;
+    let lone = net.client(0).get_head().await.expect("head");
+    let lone_block = net
+        .client(0)
+        .get_block_by_height(split + 1, Some(false))
+        .await
+        .expect("block")
+        .expect("present");
+
+    // heal: the lone miner adopts the branch with more work; its own events come back
+    set_link(&net, 0, 1, true).await;
+    set_link(&net, 0, 2, true).await;
+    net.wait_connected().await;
+    let h = net.wait_all(20, lone.height + 1, 120).await;
+    let mut reference = Vec::new();
+    let check_to = h.saturating_sub(2);
+    for i in 0..3 {
+        let blocks = net.client(i).get_blocks(1, check_to).await.expect("blocks");
+        let hashes: Vec<Hash> = blocks.iter().map(|b| b.hash).collect();
+        if i == 0 {
+            reference = hashes;
+        } else {
+            assert_eq!(hashes, reference, "node {i} is on another branch");
+        }
+    }
+    let now_at = net
+        .client(0)
+        .get_block_by_height(split + 1, Some(false))
+        .await
+        .expect("block")
+        .expect("present");
+    assert_ne!(now_at.hash, lone_block.hash, "node 0 switched branches");
+    let trail = |i: usize| {
+        let c = net.client(i);
+        async move {
+            c.get_trail(auditchain_rpc::types::TrailQuery {
+                entity: Some("lone".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("trail")
+            .events
+            .len()
+        }
+    };
+    assert_eq!(
+        trail(1).await,
+        5,
+        "the lone side's events are final on the majority"
+    );
+
+    // receipts verify offline (work and miner; no certificate on a proof-of-work chain); the
+    // finalized head is `finality_depth` below the head
+    let ev = net
+        .client(2)
+        .get_trail(auditchain_rpc::types::TrailQuery {
+            entity: Some("majority".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("trail");
+    let id = ev.events[0].tx.id;
+    let mut receipt = net.client(2).get_proof(id).await.expect("proof");
+    assert!(receipt.certificate.is_none());
+    verify_receipt(&receipt, &net.genesis).expect("receipt verifies");
+    if let ConsensusFields::Pow { difficulty, nonce } = receipt.header.consensus {
+        receipt.header.consensus = ConsensusFields::Pow {
+            difficulty,
+            nonce: nonce ^ 1,
+        };
+    }
+    assert!(
+        verify_receipt(&receipt, &net.genesis).is_err(),
+        "a changed nonce breaks it"
+    );
+    let fin = net.client(2).get_finalized().await.expect("finalized");
+    let head2 = net.client(2).get_head().await.expect("head");
+    assert_eq!(fin.head.height, head2.height.saturating_sub(1_000));
+    assert!(fin.certificate.is_none());
+
+    // exactness: stop, bring both stores to one height, compare every byte
+    net.stop_all().await;
+    let open =
+        |i: usize| Store::new(SledKv::open(&net.dirs[i].path().join("data")).expect("open sled"));
+    let (s0, s1) = (open(0), open(1));
+    let common = s0
+        .head_height()
+        .unwrap()
+        .unwrap()
+        .min(s1.head_height().unwrap().unwrap())
+        - 1;
+    for s in [&s0, &s1] {
+        while s.head_height().unwrap().unwrap() > common {
+            s.revert_head().expect("revert");
+        }
+    }
+    assert_eq!(
+        s0.header(common).unwrap().unwrap(),
+        s1.header(common).unwrap().unwrap()
+    );
+    let (d0, d1) = (dump(&s0), dump(&s1));
+    let differing: Vec<String> = d0
+        .iter()
+        .zip(&d1)
+        .filter(|(a, b)| a != b)
+        .take(3)
+        .map(|(a, _)| String::from_utf8_lossy(&a.0).into_owned())
+        .collect();
+    assert_eq!(d0.len(), d1.len(), "same keys after the reorganisation");
+    assert!(differing.is_empty(), "keys differ: {differing:?}");
+}
