@@ -80,9 +80,14 @@ enum TestnetCmd {
         /// p2p port of node 0 (node i uses +i); 0 picks free ports.
         #[arg(long, default_value_t = 30333)]
         p2p_port: u16,
-        /// Minimum ms between blocks while transactions are pending.
+        /// Minimum ms between blocks while transactions are pending (with --pow: the target
+        /// block time).
         #[arg(long, default_value_t = 200)]
         block_time_ms: u64,
+        /// Proof of work instead of round-robin BFT, with this initial difficulty (expected
+        /// hashes per block); every node mines.
+        #[arg(long, value_name = "DIFFICULTY")]
+        pow: Option<u64>,
     },
     /// Start every node of a testnet as a child process; Ctrl-C or SIGTERM stops them all.
     Run {
@@ -364,6 +369,7 @@ impl Cli {
                 rpc_port,
                 p2p_port,
                 block_time_ms,
+                pow,
             }) => {
                 let dirs = crate::testnet::init(&crate::testnet::InitOptions {
                     nodes,
@@ -371,6 +377,7 @@ impl Cli {
                     rpc_port,
                     p2p_port,
                     block_time_ms,
+                    pow_difficulty: pow,
                 })?;
                 println!(
                     "testnet of {} validators in {}; start it with: auditchain testnet run --dir {}",

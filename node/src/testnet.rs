@@ -6,7 +6,7 @@
 //!
 //! Layout of the directory:
 //! ```text
-//! genesis.json          the chain (all nodes validators, round-robin BFT)
+//! genesis.json          the chain (all nodes validators, round-robin BFT; or miners with --pow)
 //! writer.key            an application key with the writer role
 //! node0/validator.key   each validator's key (also its network identity)
 //! node0/node.toml       genesis, data_dir, key, [rpc] addr, [p2p] listen and peers
@@ -18,6 +18,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use auditchain_consensus::pow::PowConfig;
 use auditchain_genesis::Genesis;
 use auditchain_primitives::SecretKey;
 use auditchain_rpc::AuditChainApiClient;
@@ -37,8 +38,12 @@ pub struct InitOptions {
     pub rpc_port: u16,
     /// p2p port of node 0 (node i uses +i); 0 picks free ports now.
     pub p2p_port: u16,
-    /// Minimum ms between blocks while transactions are pending.
+    /// Minimum ms between blocks while transactions are pending (round robin), or the target
+    /// block time (proof of work).
     pub block_time_ms: u64,
+    /// Proof of work with this initial difficulty (expected hashes per block) instead of
+    /// round-robin BFT; every node mines.
+    pub pow_difficulty: Option<u64>,
 }
 
 /// A free loopback TCP port (bound and released; another process could take it meanwhile).
@@ -73,14 +78,30 @@ pub fn init(o: &InitOptions) -> anyhow::Result<Vec<PathBuf>> {
     let keys: Vec<SecretKey> = (0..o.nodes).map(|_| SecretKey::generate()).collect();
     let writer = SecretKey::generate();
     let validators: Vec<_> = keys.iter().map(SecretKey::public_key).collect();
-    let genesis = Genesis::new_round_robin(
-        "testnet",
-        now_ms(),
-        o.block_time_ms,
-        &validators,
-        &[writer.public_key()],
-        &[writer.public_key()],
-    );
+    let genesis = match o.pow_difficulty {
+        None => Genesis::new_round_robin(
+            "testnet",
+            now_ms(),
+            o.block_time_ms,
+            &validators,
+            &[writer.public_key()],
+            &[writer.public_key()],
+        ),
+        Some(d) => Genesis::new_pow(
+            "testnet",
+            now_ms(),
+            PowConfig {
+                miners: validators.clone(),
+                initial_difficulty: d,
+                target_block_time_ms: o.block_time_ms,
+                retarget_interval: 20,
+                finality_depth: 6,
+                max_future_drift_ms: 5_000,
+            },
+            &[writer.public_key()],
+            &[writer.public_key()],
+        ),
+    };
     genesis.validate()?;
     std::fs::write(o.out.join("genesis.json"), genesis.to_json_pretty())?;
     keyfile::write(&o.out.join("writer.key"), &writer, false)?;
