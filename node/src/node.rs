@@ -171,6 +171,7 @@ impl Node {
                     bootstrap: p.peers.clone(),
                     allowed,
                     chain_id: genesis.hash(),
+                    max_message_bytes: auditchain_p2p::MAX_GOSSIP_BYTES,
                 },
                 provider,
             )

@@ -100,6 +100,9 @@ pub struct P2pConfig {
     pub allowed: Vec<PublicKey>,
     /// The chain id (genesis hash): topic names derive from it.
     pub chain_id: Hash,
+    /// Largest gossip message sent or accepted, bytes ([`MAX_GOSSIP_BYTES`] unless a test
+    /// needs a peer that breaks the limit).
+    pub max_message_bytes: usize,
 }
 
 /// A gossiped consensus proposal: a block offered for `height`/`round`. `valid_round` is set

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::sync_codec::{PROTOCOL, SyncCodec};
 use crate::{
     BAN_DURATION, BAN_THRESHOLD, BlockProvider, BlocksRequest, BlocksResponse, Command, Envelope,
-    GossipMessage, MAX_GOSSIP_BYTES, MAX_SYNC_BLOCKS, MAX_SYNC_RESPONSE_BYTES, MessageRef,
-    NetEvent, NetHandle, P2pConfig, P2pError, PeerInfo, PeerRef, TopicKind, Verdict,
+    GossipMessage, MAX_SYNC_BLOCKS, MAX_SYNC_RESPONSE_BYTES, MessageRef, NetEvent, NetHandle,
+    P2pConfig, P2pError, PeerInfo, PeerRef, TopicKind, Verdict,
 };
 
 const EVENT_QUEUE: usize = 4096;
@@ -86,6 +86,7 @@ struct Service {
         BlocksResponse,
     )>,
     listen_addrs: Vec<Multiaddr>,
+    max_message_bytes: usize,
 }
 
 pub(crate) async fn start(
@@ -101,7 +102,7 @@ pub(crate) async fn start(
         .message_id_fn(|m: &gossipsub::Message| {
             gossipsub::MessageId::from(sha256(&m.data).0.to_vec())
         })
-        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .max_transmit_size(config.max_message_bytes)
         .heartbeat_interval(Duration::from_millis(700))
         .build()
         .map_err(|e| P2pError::Setup(e.to_string()))?;
@@ -214,6 +215,7 @@ pub(crate) async fn start(
         next_peer: 0,
         served_tx,
         listen_addrs,
+        max_message_bytes: config.max_message_bytes,
     };
     tokio::spawn(service.run(rx, served_rx));
     tracing::info!(peer_id = %local, "p2p started");
@@ -419,7 +421,7 @@ impl Service {
                 return;
             }
         };
-        if bytes.len() > MAX_GOSSIP_BYTES {
+        if bytes.len() > self.max_message_bytes {
             tracing::error!(
                 bytes = bytes.len(),
                 "gossip message over the size limit; not sent"

@@ -68,6 +68,23 @@ async fn node(
     bootstrap: Vec<String>,
     head: u64,
 ) -> TestNode {
+    node_with_limit(
+        key,
+        allowed,
+        bootstrap,
+        head,
+        auditchain_p2p::MAX_GOSSIP_BYTES,
+    )
+    .await
+}
+
+async fn node_with_limit(
+    key: &SecretKey,
+    allowed: &[PublicKey],
+    bootstrap: Vec<String>,
+    head: u64,
+    max_message_bytes: usize,
+) -> TestNode {
     let (net, events) = auditchain_p2p::start(
         P2pConfig {
             key: key.clone(),
@@ -75,6 +92,7 @@ async fn node(
             bootstrap,
             allowed: allowed.to_vec(),
             chain_id: CHAIN,
+            max_message_bytes,
         },
         Arc::new(Blocks(head)),
     )
@@ -215,4 +233,37 @@ async fn gossip_allowlist_penalties_and_sync() {
         "outsider connected: {a_peers:?}"
     );
     assert_eq!(a_peers.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_gossip_is_dropped_and_the_node_keeps_working() {
+    let keys: Vec<SecretKey> = (11..=13u8)
+        .map(|i| SecretKey::from_seed(&[i; 32]))
+        .collect();
+    let allowed: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
+    let mut a = node(&keys[0], &allowed, vec![], 0).await;
+    let c = node(&keys[2], &allowed, vec![a.addr.clone()], 0).await;
+    // a peer that does not respect the limit
+    let big = node_with_limit(&keys[1], &allowed, vec![a.addr.clone()], 0, 64 << 20).await;
+    wait_peers(&a.net, 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        big.net
+            .publish_raw("votes", vec![7u8; auditchain_p2p::MAX_GOSSIP_BYTES + 1024])
+    );
+    // nothing oversize reaches the node …
+    let got = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Some(NetEvent::Message { message, .. }) = a.events.recv().await {
+                return message;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_err(), "an oversize message was delivered");
+    // … and it keeps serving its honest peers
+    let v = vote(&keys[2], 9);
+    assert!(c.net.publish(GossipMessage::Votes(vec![v])));
+    let (_, m) = next_message(&mut a).await;
+    assert_eq!(m, GossipMessage::Votes(vec![v]));
 }

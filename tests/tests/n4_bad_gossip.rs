@@ -1,6 +1,7 @@
 //! Bad input from a peer, injected by a raw p2p node with an allowed (observer) identity into a
 //! running 4-validator cluster: garbage bytes, a vote from a non-validator, a vote with a bad
-//! signature, proposals with a bad seal, from the wrong proposer, and with a bad tx root; and a
+//! signature, proposals with a bad seal, from the wrong proposer, with a bad tx root or history
+//! root, or a timestamp out of bounds; and a
 //! sync response whose blocks do not link. Each is rejected, the sender is penalised, nothing is
 //! committed from it, and the cluster keeps finalizing events.
 
@@ -135,6 +136,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
                 .map(SecretKey::public_key)
                 .collect(),
             chain_id,
+            max_message_bytes: auditchain_p2p::MAX_GOSSIP_BYTES,
         },
         Arc::new(Junk(Arc::clone(&served))),
     )
@@ -190,7 +192,20 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     let mut hd = header(h, head.hash, scheduled.public_key(), ts);
     hd.tx_root = Hash([9; 32]);
     let bad_root = Block::seal_with(hd, vec![], scheduled);
-    for block in [bad_seal, wrong, bad_root] {
+    // 7. a correctly sealed proposal whose history root is wrong
+    // (everything else right, so the history root is what fails)
+    let mut hd = header(h, head.hash, scheduled.public_key(), ts);
+    hd.history_size = head.history_size;
+    hd.state_root = auditchain_primitives::block::state_root(&head.state_root, &Default::default());
+    hd.history_root = Hash([8; 32]);
+    let bad_history = Block::seal_with(hd, vec![], scheduled);
+    // 8. a correctly sealed proposal an hour in the future
+    let late = Block::seal_with(
+        header(h, head.hash, scheduled.public_key(), ts + 3_600_000),
+        vec![],
+        scheduled,
+    );
+    for block in [bad_seal, wrong, bad_root, bad_history, late] {
         inj.publish(GossipMessage::Proposal(Box::new(Proposal {
             round: 0,
             valid_round: None,

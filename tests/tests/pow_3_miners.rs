@@ -109,6 +109,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
                 .map(SecretKey::public_key)
                 .collect(),
             chain_id,
+            max_message_bytes: auditchain_p2p::MAX_GOSSIP_BYTES,
         },
         Arc::new(NoBlocks),
     )
