@@ -245,6 +245,7 @@ mod tests {
             history_root: merkle::empty_root(),
             history_size: 0,
             state_root: Hash::ZERO,
+            last_commit_hash: Hash::ZERO,
             consensus: ConsensusFields::Pow {
                 difficulty,
                 nonce: 0,

@@ -247,6 +247,7 @@ mod tests {
             history_root: merkle::empty_root(),
             history_size: 0,
             state_root: state_root(&Hash::ZERO, &Default::default()),
+            last_commit_hash: Hash::ZERO,
             consensus: ConsensusFields::Genesis,
         }
     }

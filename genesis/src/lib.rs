@@ -448,6 +448,7 @@ impl Genesis {
                 history_root: empty,
                 history_size: 0,
                 state_root: state,
+                last_commit_hash: Hash::ZERO,
                 consensus: ConsensusFields::Genesis,
             },
             seal: Signature([0; 64]),

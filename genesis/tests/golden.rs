@@ -29,9 +29,9 @@ fn genesis_bytes_and_hash_are_pinned() {
         sha256(canonical.as_bytes()).to_hex(),
         "9b52b0519e40597be5e5c1f1cffea4a91248218ecb5554f1ed1bfebcab97b1a9"
     );
-    assert_eq!(g.block().header.to_bytes().expect("encodes").len(), 196);
+    assert_eq!(g.block().header.to_bytes().expect("encodes").len(), 228);
     assert_eq!(
         g.hash().to_hex(),
-        "c81cf02cff4f4de9a2ed8dc7585b558934b953c8c234fa1aafdf23e9ea859f7a"
+        "51e1fbf5d5dc988270c72c369979af0bd48536da78e53ca88906faf6b5cc02ce"
     );
 }

@@ -10,6 +10,7 @@ use auditchain_primitives::block::tx_root;
 use auditchain_primitives::merkle::{self, Frontier, NewNode};
 use auditchain_primitives::receipt::ReceiptError;
 use auditchain_primitives::tx::{TxError, verify_transactions};
+use auditchain_primitives::vote::last_commit_hash;
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_storage::ChainStore;
 
@@ -124,6 +125,9 @@ pub fn check_pow_header(
             parent.height,
             parent.hash()
         ));
+    }
+    if h.last_commit_hash != Hash::ZERO {
+        return Err("a proof-of-work header carries no last_commit_hash".into());
     }
     let required = required_difficulty(cfg, parent, time_at);
     let from = (parent.height + 1).saturating_sub(pow::MEDIAN_TIME_SPAN as u64);
@@ -302,6 +306,21 @@ pub fn verify_chain(
                 .ok_or_else(|| fault(h, "commit certificate missing"))?;
             cert.check_header(&chain_id, &block.header, genesis.validators())
                 .map_err(|e| fault(h, format!("commit certificate: {e}")))?;
+            // the header commits to the parent's stored (canonical) certificate
+            let parent_cert = if h == 1 {
+                None
+            } else {
+                store.certificate(h - 1).map_err(|e| fault(h, e))?
+            };
+            if last_commit_hash(parent_cert.as_ref()) != block.header.last_commit_hash {
+                return Err(fault(
+                    h,
+                    format!(
+                        "last_commit_hash does not name the stored certificate of block {}",
+                        h - 1
+                    ),
+                ));
+            }
         }
         for t in &block.txs {
             nonces.insert(*t.signer(), t.body().nonce + 1);

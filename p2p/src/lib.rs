@@ -25,7 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auditchain_primitives::vote::{CertifiedBlock, Vote};
+use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote};
 use auditchain_primitives::{Block, Hash, PublicKey, SecretKey, Transaction};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -116,6 +116,9 @@ pub struct Proposal {
     pub valid_round: Option<u32>,
     /// The block.
     pub block: Block,
+    /// The parent's commit certificate, committed to by the header's `last_commit_hash`
+    /// (`None` at height 1).
+    pub last_commit: Option<CommitCertificate>,
 }
 
 /// What travels over gossip; each kind has its own topic.

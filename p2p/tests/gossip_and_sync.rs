@@ -38,6 +38,7 @@ fn block(height: u64) -> CertifiedBlock {
         history_root: merkle::empty_root(),
         history_size: 0,
         state_root: Hash::ZERO,
+        last_commit_hash: Hash::ZERO,
         consensus: ConsensusFields::RoundRobin { round: 0 },
     };
     let block = Block {

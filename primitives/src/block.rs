@@ -21,8 +21,8 @@ use crate::tx::Transaction;
 /// Domain tag of the seal preimage (followed by one 0x00 byte).
 pub const SEAL_DOMAIN: &[u8] = b"auditchain:seal:v1\x00";
 
-/// Current header format version.
-pub const HEADER_VERSION: u32 = 1;
+/// Current header format version (2: `last_commit_hash` added).
+pub const HEADER_VERSION: u32 = 2;
 
 /// Consensus-specific header fields (hashed with the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,11 @@ pub struct Header {
     pub history_size: u64,
     /// Commitment to the chain state after this block (see [`state_root`]).
     pub state_root: Hash,
+    /// SHA-256 of the canonical encoding of the parent's commit certificate, which travels
+    /// with the proposal and becomes the parent's stored certificate (CometBFT's `LastCommit`):
+    /// so every node holds the same certificate for every block below the head. Zero for
+    /// height 1 (genesis has no certificate) and on proof-of-work chains.
+    pub last_commit_hash: Hash,
     /// Consensus-specific fields.
     pub consensus: ConsensusFields,
 }
@@ -168,6 +173,7 @@ mod tests {
             history_root: merkle::empty_root(),
             history_size: 0,
             state_root: Hash([4; 32]),
+            last_commit_hash: Hash::ZERO,
             consensus: ConsensusFields::RoundRobin { round: 0 },
         }
     }

@@ -203,6 +203,14 @@ impl CommitCertificate {
     }
 }
 
+/// The header commitment to a parent certificate: SHA-256 of its canonical encoding, or zero
+/// for none (see `Header::last_commit_hash`).
+pub fn last_commit_hash(cert: Option<&CommitCertificate>) -> Hash {
+    cert.map_or(Hash::ZERO, |c| {
+        crate::bytes::sha256(&encode(c).unwrap_or_default())
+    })
+}
+
 /// Evidence that a validator signed two different votes for one height, round and step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

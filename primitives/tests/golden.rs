@@ -162,6 +162,7 @@ fn header(txs: &[Transaction]) -> Header {
         history_root: f.root(),
         history_size: f.size(),
         state_root: sha256(b"state"),
+        last_commit_hash: Hash::ZERO,
         consensus: ConsensusFields::RoundRobin { round: 0 },
     }
 }
@@ -178,15 +179,15 @@ fn header_and_block_bytes() {
     );
     assert_eq!(
         bytes.len(),
-        4 + 8 + 32 + 8 + 32 + 32 + 4 + 32 + 8 + 32 + 4 + 4
+        4 + 8 + 32 + 8 + 32 + 32 + 4 + 32 + 8 + 32 + 32 + 4 + 4
     );
     assert_eq!(
         hex::encode(&bytes),
-        "000000010000000000000001a1494784289318367c8f969f43ca747478871e35151d4bf48714c1ab139805490000018bcfe56fd017cb79fb2b4120f2b1ec65e4198d6e08b28e813feb01e4a400839b85e18080ce5886175349422ce7b7b5a18e5d8dc55b7f0ca7559c50e65e753c6afb40ea843b000000045886175349422ce7b7b5a18e5d8dc55b7f0ca7559c50e65e753c6afb40ea843b00000000000000044ba69735ca53765ed6a709edb56c6ea236b7193a3b29a6b390c346f0f4340e4e0000000100000000"
+        "000000020000000000000001a1494784289318367c8f969f43ca747478871e35151d4bf48714c1ab139805490000018bcfe56fd017cb79fb2b4120f2b1ec65e4198d6e08b28e813feb01e4a400839b85e18080ce5886175349422ce7b7b5a18e5d8dc55b7f0ca7559c50e65e753c6afb40ea843b000000045886175349422ce7b7b5a18e5d8dc55b7f0ca7559c50e65e753c6afb40ea843b00000000000000044ba69735ca53765ed6a709edb56c6ea236b7193a3b29a6b390c346f0f4340e4e00000000000000000000000000000000000000000000000000000000000000000000000100000000"
     );
     assert_eq!(
         h.hash().to_hex(),
-        "8f58a5b41a713da2dfc587e392f18f76a3c0c0e1cebc3f879429d5c6ee2b3e27"
+        "e5d5d4ac4e5ba20c2d4f4f83191e9b7b3779f81fe54b4fd0c61e20d21b4b9b17"
     );
     let b = Block::seal_with(h.clone(), txs, &SecretKey::from_seed(&[0x33; 32]));
     assert_eq!(
@@ -202,8 +203,8 @@ fn header_and_block_bytes() {
     );
     assert_eq!(
         sha256(&enc).to_hex(),
-        "44a0192096701ab1ae160c68a0dd41aad9c199788f64fba5be83868b717871b2"
+        "949e37dfa5f623a5e70db01981ec8df0595fe30712bca046a3257f36079cbb62"
     );
-    assert_eq!(enc.len(), 2203);
+    assert_eq!(enc.len(), 2235);
     assert_eq!(codec::decode::<Block>(&enc).unwrap(), b);
 }

@@ -108,6 +108,9 @@ pub struct BlockCommit<'a> {
     pub history_nodes: &'a [NewNode],
     /// The commit certificate that made the block final (BFT chains); stored beside it.
     pub certificate: Option<&'a CommitCertificate>,
+    /// The parent's canonical certificate (the one the header commits to with
+    /// `last_commit_hash`); replaces the parent's stored certificate.
+    pub parent_certificate: Option<&'a CommitCertificate>,
 }
 
 /// Storage for one chain. All methods are safe to call from many threads.

@@ -397,6 +397,7 @@ impl<K: Kv> ChainStore for Store<K> {
             tx_ids: &ids,
             history_nodes: &nodes,
             certificate: None,
+            parent_certificate: None,
         })?;
         let mut w: Vec<Write> = vec![(keys::certificate(head), None)];
         w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
@@ -489,6 +490,10 @@ impl<K: Kv> Store<K> {
         ));
         if let Some(cert) = c.certificate {
             w.push((keys::certificate(h.height), Some(encode(cert)?)));
+        }
+        if let Some(cert) = c.parent_certificate {
+            // an overwrite: the undo record keeps the parent's previous certificate
+            updated.push((keys::certificate(h.height - 1), Some(encode(cert)?)));
         }
         updated.push((
             keys::META_HEAD.to_vec(),

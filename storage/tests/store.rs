@@ -21,6 +21,7 @@ fn genesis(tag: u8) -> Block {
             history_root: merkle::empty_root(),
             history_size: 0,
             state_root: Hash([tag; 32]),
+            last_commit_hash: Hash::ZERO,
             consensus: ConsensusFields::Genesis,
         },
         seal: Signature([0; 64]),
@@ -83,6 +84,7 @@ fn commit(
             tx_ids: &ids,
             history_nodes: &nodes,
             certificate: None,
+            parent_certificate: None,
         })
         .unwrap();
     block
@@ -132,6 +134,7 @@ fn exercise<K: Kv>(store: &Store<K>) {
             tx_ids: &[],
             history_nodes: &[],
             certificate: None,
+            parent_certificate: None,
         }),
         Err(StorageError::NotNext { height: 1, head: 2 })
     ));
@@ -392,9 +395,42 @@ fn certificates_and_equivocations_are_stored() {
             tx_ids: &[],
             history_nodes: &[],
             certificate: Some(&cert),
+            parent_certificate: None,
         })
         .unwrap();
-    assert_eq!(store.certificate(2).unwrap(), Some(cert));
+    assert_eq!(store.certificate(2).unwrap(), Some(cert.clone()));
+    // the next block brings the parent's canonical certificate; reverting it restores ours
+    let canonical = CommitCertificate {
+        round: 1,
+        ..cert.clone()
+    };
+    let b3 = Block {
+        header: Header {
+            height: 3,
+            parent_hash: b2.hash(),
+            timestamp_ms: b2.header.timestamp_ms + 1,
+            ..b2.header.clone()
+        },
+        seal: Signature([1; 64]),
+        txs: vec![],
+    };
+    store
+        .commit_block(BlockCommit {
+            block: &b3,
+            hash: b3.hash(),
+            tx_ids: &[],
+            history_nodes: &[],
+            certificate: None,
+            parent_certificate: Some(&canonical),
+        })
+        .unwrap();
+    assert_eq!(store.certificate(2).unwrap(), Some(canonical));
+    store.revert_head().unwrap();
+    assert_eq!(
+        store.certificate(2).unwrap(),
+        Some(cert),
+        "revert restores the parent's"
+    );
     store.revert_head().unwrap();
     assert_eq!(
         store.certificate(2).unwrap(),

@@ -71,6 +71,7 @@ fn header(
         history_root: merkle::empty_root(),
         history_size: 0,
         state_root: Hash::ZERO,
+        last_commit_hash: Hash::ZERO,
         consensus: ConsensusFields::RoundRobin { round: 0 },
     }
 }
@@ -155,6 +156,20 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     let other = &net.validators[((h + 1) % 4) as usize];
     let ts = head.timestamp_ms + 1;
     let mut sent = 0u32;
+    // the parent certificate every proposal must carry (none on top of genesis)
+    let last_commit = net
+        .client(0)
+        .get_block_by_height(head.height, Some(false))
+        .await
+        .expect("block")
+        .expect("head block")
+        .certificate;
+    let lch = auditchain_primitives::vote::last_commit_hash(last_commit.as_ref());
+    let hdr = |proposer: auditchain_primitives::PublicKey, ts: u64| {
+        let mut x = header(h, head.hash, proposer, ts);
+        x.last_commit_hash = lch;
+        x
+    };
 
     // 1. garbage bytes on the votes topic
     assert!(inj.publish_raw("votes", vec![0xde, 0xad, 0xbe, 0xef]));
@@ -180,28 +195,24 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     inj.publish(GossipMessage::Votes(vec![forged]));
     sent += 1;
     // 4. a proposal with a bad seal
-    let mut bad_seal = Block::seal_with(
-        header(h, head.hash, scheduled.public_key(), ts),
-        vec![],
-        scheduled,
-    );
+    let mut bad_seal = Block::seal_with(hdr(scheduled.public_key(), ts), vec![], scheduled);
     bad_seal.seal.0[3] ^= 1;
     // 5. a proposal sealed by a validator not scheduled for this height and round
-    let wrong = Block::seal_with(header(h, head.hash, other.public_key(), ts), vec![], other);
+    let wrong = Block::seal_with(hdr(other.public_key(), ts), vec![], other);
     // 6. a correctly sealed proposal whose tx root is wrong
-    let mut hd = header(h, head.hash, scheduled.public_key(), ts);
+    let mut hd = hdr(scheduled.public_key(), ts);
     hd.tx_root = Hash([9; 32]);
     let bad_root = Block::seal_with(hd, vec![], scheduled);
     // 7. a correctly sealed proposal whose history root is wrong
     // (everything else right, so the history root is what fails)
-    let mut hd = header(h, head.hash, scheduled.public_key(), ts);
+    let mut hd = hdr(scheduled.public_key(), ts);
     hd.history_size = head.history_size;
     hd.state_root = auditchain_primitives::block::state_root(&head.state_root, &Default::default());
     hd.history_root = Hash([8; 32]);
     let bad_history = Block::seal_with(hd, vec![], scheduled);
     // 8. a correctly sealed proposal an hour in the future
     let late = Block::seal_with(
-        header(h, head.hash, scheduled.public_key(), ts + 3_600_000),
+        hdr(scheduled.public_key(), ts + 3_600_000),
         vec![],
         scheduled,
     );
@@ -209,6 +220,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
         inj.publish(GossipMessage::Proposal(Box::new(Proposal {
             round: 0,
             valid_round: None,
+            last_commit: last_commit.clone(),
             block,
         })));
         sent += 1;

@@ -135,6 +135,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
             history_root: head.history_root,
             history_size: head.history_size,
             state_root: head.state_root,
+            last_commit_hash: Hash::ZERO,
             consensus: ConsensusFields::Pow {
                 difficulty: u64::MAX / 2,
                 nonce,

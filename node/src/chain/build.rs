@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use auditchain_primitives::block::ConsensusFields;
+use auditchain_primitives::vote::last_commit_hash;
 use auditchain_primitives::{Block, Hash};
 
 use super::{Actor, Candidate};
@@ -17,15 +18,34 @@ impl Actor {
         timestamp_ms: u64,
     ) -> anyhow::Result<Hash> {
         let key = self.core.key.clone().context("not a validator")?;
+        // the head's certificate as this node holds it becomes the canonical one
+        let last_commit = if self.core.head.height == 0 {
+            None
+        } else {
+            Some(
+                self.core
+                    .store
+                    .certificate(self.core.head.height)?
+                    .context("the head has no certificate")?,
+            )
+        };
         let (header, txs, checked) = self.core.assemble(
             key.public_key(),
             timestamp_ms,
             ConsensusFields::RoundRobin { round },
+            last_commit_hash(last_commit.as_ref()),
         )?;
         debug_assert_eq!(header.height, height);
         let block = Block::seal_with(header, txs, &key);
         let hash = checked.hash;
-        self.candidates.insert(hash, Candidate { block, checked });
+        self.candidates.insert(
+            hash,
+            Candidate {
+                block,
+                checked,
+                last_commit,
+            },
+        );
         Ok(hash)
     }
 }

@@ -97,6 +97,7 @@ impl Core {
         proposer: PublicKey,
         timestamp_ms: u64,
         consensus: ConsensusFields,
+        last_commit_hash: Hash,
     ) -> anyhow::Result<(Header, Vec<Transaction>, CheckedBlock)> {
         let l = &self.genesis.limits;
         let store = Arc::clone(&self.store);
@@ -141,6 +142,7 @@ impl Core {
             history_root: frontier.root(),
             history_size: frontier.size(),
             state_root: executed.state_root,
+            last_commit_hash,
             consensus,
         };
         let checked = CheckedBlock {

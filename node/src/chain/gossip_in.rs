@@ -4,8 +4,9 @@
 use auditchain_consensus::Engine;
 use auditchain_consensus::bft::BftInput;
 use auditchain_p2p::{MessageRef, Proposal, Verdict};
+use auditchain_primitives::Header;
 use auditchain_primitives::block::ConsensusFields;
-use auditchain_primitives::vote::Vote;
+use auditchain_primitives::vote::{CommitCertificate, Vote, last_commit_hash};
 
 use super::{Actor, Candidate, MAX_DEFERRED, now_ms};
 use crate::verify::{HeaderRules, check_block};
@@ -43,6 +44,10 @@ impl Actor {
             tracing::warn!(height, peer = %msg.peer(), error = %e, "proposal refused");
             return Some(Verdict::Reject);
         }
+        if let Err(e) = self.check_last_commit(&p.block.header, p.last_commit.as_ref()) {
+            tracing::warn!(height, peer = %msg.peer(), error = %e, "proposal refused");
+            return Some(Verdict::Reject);
+        }
         let hash = p.block.hash();
         let valid = if self.candidates.contains_key(&hash) {
             true
@@ -65,6 +70,7 @@ impl Actor {
                         Candidate {
                             block: p.block.clone(),
                             checked,
+                            last_commit: p.last_commit.clone(),
                         },
                     );
                     true
@@ -108,5 +114,30 @@ impl Actor {
             self.core.saw(v.body.validator, true);
         }
         Verdict::Accept
+    }
+
+    /// Checks the parent certificate a block carries against the head (its parent): none at
+    /// height 1; otherwise precommits of a quorum for the head, and the header's
+    /// `last_commit_hash` names exactly this certificate. Errors: what does not hold.
+    pub(super) fn check_last_commit(
+        &self,
+        header: &Header,
+        last_commit: Option<&CommitCertificate>,
+    ) -> Result<(), String> {
+        let head = &self.core.head;
+        match last_commit {
+            None if head.height == 0 => {}
+            None => return Err("no certificate for the parent".into()),
+            Some(_) if head.height == 0 => {
+                return Err("a certificate for the genesis block".into());
+            }
+            Some(c) => c
+                .check_header(&self.core.chain_id, head, self.core.genesis.validators())
+                .map_err(|e| format!("parent certificate: {e}"))?,
+        }
+        if last_commit_hash(last_commit) != header.last_commit_hash {
+            return Err("last_commit_hash does not name the parent certificate".into());
+        }
+        Ok(())
     }
 }

@@ -221,6 +221,8 @@ impl ChainHandle {
 struct Candidate {
     block: Block,
     checked: CheckedBlock,
+    /// The parent's certificate the header commits to.
+    last_commit: Option<CommitCertificate>,
 }
 
 /// A final block handed to the writer thread.
@@ -228,6 +230,8 @@ struct CommitJob {
     block: Block,
     checked: CheckedBlock,
     certificate: CommitCertificate,
+    /// The parent's canonical certificate (replaces the one stored with the parent).
+    last_commit: Option<CommitCertificate>,
 }
 
 /// What the actor remembers of the block being written.
@@ -373,6 +377,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
                     tx_ids: &job.checked.ids,
                     history_nodes: &job.checked.nodes,
                     certificate: Some(&job.certificate),
+                    parent_certificate: job.last_commit.as_ref(),
                 });
                 if r.is_err() {
                     // a failing disk: do not spin; the actor retries the same block
@@ -488,7 +493,7 @@ impl Actor {
                     net.verdict(msg, v);
                 }
             }
-            Command::PeerConnected => self.core.start_sync(self.core.head.height + 1),
+            Command::PeerConnected => self.core.start_sync(self.core.head.height.max(1)),
             Command::Synced(r) => {
                 self.core.syncing = None;
                 match r {
@@ -603,6 +608,7 @@ impl Actor {
                         round,
                         valid_round,
                         block: c.block.clone(),
+                        last_commit: c.last_commit.clone(),
                     })));
                 }
             }
@@ -620,6 +626,7 @@ impl Actor {
                             block: c.block,
                             checked: c.checked,
                             certificate,
+                            last_commit: c.last_commit,
                         })
                         .is_ok()
                     {
@@ -636,7 +643,7 @@ impl Actor {
                         block = %certificate.block,
                         "decided a block this node does not hold; syncing"
                     );
-                    self.core.start_sync(self.core.head.height + 1);
+                    self.core.start_sync(self.core.head.height.max(1));
                 }
             },
             BftOutput::Equivocation { first, second } => {
@@ -657,7 +664,7 @@ impl Actor {
                     head = self.core.head.height,
                     "behind peers; syncing"
                 );
-                self.core.start_sync(self.core.head.height + 1);
+                self.core.start_sync(self.core.head.height.max(1));
             }
         }
     }

@@ -372,6 +372,7 @@ impl PowActor {
                 tx_ids: &checked.ids,
                 history_nodes: &checked.nodes,
                 certificate: None,
+                parent_certificate: None,
             })
             .context("committing the block")?;
         let d = pow::fields(&block.header).map_or(0, |(d, _)| u128::from(d));
@@ -501,6 +502,7 @@ impl PowActor {
                 difficulty,
                 nonce: 0,
             },
+            Hash::ZERO,
         ) {
             Ok((header, txs, checked)) => {
                 let epoch = self.epoch;

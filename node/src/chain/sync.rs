@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use auditchain_consensus::bft::BftInput;
 use auditchain_p2p::{BlocksResponse, PeerRef};
-use auditchain_primitives::vote::CertifiedBlock;
+use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, last_commit_hash};
 use auditchain_storage::BlockCommit;
 
 use super::{Actor, now_ms};
@@ -23,7 +23,7 @@ impl Actor {
             tracing::warn!(%peer, %reason, "bad sync response");
             net.penalise(peer, reason);
             // ask the next peer in turn
-            self.core.start_sync(self.core.head.height + 1);
+            self.core.start_sync(self.core.head.height.max(1));
             return;
         }
         if self.core.head.height > before {
@@ -40,7 +40,7 @@ impl Actor {
             self.candidates.clear();
             self.deferred.clear();
             if resp.head > self.core.head.height {
-                self.core.start_sync(self.core.head.height + 1);
+                self.core.start_sync(self.core.head.height.max(1));
             }
         }
     }
@@ -48,8 +48,25 @@ impl Actor {
     /// Commits certified blocks that extend the head, each checked in full. Errors: what is
     /// wrong with the first bad block (the peer's fault).
     fn commit_synced(&mut self, blocks: Vec<CertifiedBlock>) -> Result<(), String> {
+        // the certificate of the head as the peer holds it: canonical when the peer has the
+        // next block (requests start at the head for this reason)
+        let mut parent_cert: Option<CommitCertificate> = None;
         for cb in blocks {
             let h = cb.block.header.height;
+            let cert = cb
+                .certificate
+                .as_ref()
+                .ok_or_else(|| format!("block {h}: no commit certificate"))?;
+            cert.check_header(
+                &self.core.chain_id,
+                &cb.block.header,
+                self.core.genesis.validators(),
+            )
+            .map_err(|e| format!("block {h}: certificate: {e}"))?;
+            if h == self.core.head.height && cb.block.hash() == self.core.head_hash {
+                parent_cert = cb.certificate;
+                continue;
+            }
             if h <= self.core.head.height {
                 continue;
             }
@@ -59,15 +76,20 @@ impl Actor {
                     self.core.head.height
                 ));
             }
-            cb.certificate
-                .as_ref()
-                .ok_or_else(|| format!("block {h}: no commit certificate"))?
-                .check_header(
-                    &self.core.chain_id,
-                    &cb.block.header,
-                    self.core.genesis.validators(),
-                )
-                .map_err(|e| format!("block {h}: certificate: {e}"))?;
+            let expected = match (&parent_cert, self.core.head.height) {
+                (Some(c), _) => Some(c.clone()),
+                (None, 0) => None,
+                (None, hh) => self
+                    .core
+                    .store
+                    .certificate(hh)
+                    .map_err(|e| format!("reading certificate {hh}: {e}"))?,
+            };
+            if last_commit_hash(expected.as_ref()) != cb.block.header.last_commit_hash {
+                return Err(format!(
+                    "block {h}: last_commit_hash does not name the parent certificate"
+                ));
+            }
             let store = Arc::clone(&self.core.store);
             let checked = check_block(
                 &self.core.genesis,
@@ -86,12 +108,14 @@ impl Actor {
                 tx_ids: &checked.ids,
                 history_nodes: &checked.nodes,
                 certificate: cb.certificate.as_ref(),
+                parent_certificate: parent_cert.as_ref(),
             }) {
                 // our disk, not the peer: no penalty
                 tracing::error!(height = h, error = %e, "committing a synced block failed");
                 return Ok(());
             }
             self.core.published(cb.block.header, checked);
+            parent_cert = cb.certificate;
         }
         Ok(())
     }
