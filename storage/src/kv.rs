@@ -38,14 +38,31 @@ pub struct SledKv {
 impl SledKv {
     /// Opens (or creates) the database in directory `path`. sled checks its log's checksums on
     /// open and recovers to the last complete batch. Errors: [`StorageError::Backend`].
+    ///
+    /// A database closed a moment ago in this process may still hold its file lock while
+    /// sled's background flusher finishes; opening retries for up to 2 s in that case.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(256 << 20)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| StorageError::Backend(format!("open {}: {e}", path.display())))?;
-        Ok(Self { db })
+        let mut tries = 0;
+        loop {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(256 << 20)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => return Ok(Self { db }),
+                Err(e) if tries < 40 && e.to_string().contains("could not acquire lock") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StorageError::Backend(format!(
+                        "open {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
     }
 }
 

@@ -435,3 +435,81 @@ impl Testnet {
         }
     }
 }
+
+impl Testnet {
+    /// An HTTP client for node `i`'s admin listener.
+    pub fn admin(&self, i: usize) -> HttpClient {
+        let addr = self.node(i).admin_addr.expect("admin listener");
+        auditchain_rpc::http_client(&format!("http://{addr}"), Duration::from_secs(10))
+            .expect("client")
+    }
+
+    /// Cuts (`up = false`) or restores the link between validators `a` and `b` through both
+    /// nodes' admin API (each refuses or allows the other's peer id).
+    pub async fn set_link(&self, a: usize, b: usize, up: bool) {
+        use auditchain_rpc::admin::AdminApiClient;
+        let id = |i: usize| auditchain_p2p::peer_id_of(&self.validators[i].public_key());
+        for (x, y) in [(a, b), (b, a)] {
+            let c = self.admin(x);
+            let r = if up {
+                c.allow_peer(id(y)).await
+            } else {
+                c.refuse_peer(id(y)).await
+            };
+            assert!(r.expect("admin call"));
+        }
+    }
+
+    /// A raw p2p node with observer `k`'s identity, dialing every started node and serving
+    /// sync from `provider`: for injecting bad input. Waits (≤ 20 s) until it is connected to
+    /// `connected` peers and its subscriptions had time to spread.
+    pub async fn injector(
+        &self,
+        k: usize,
+        provider: std::sync::Arc<dyn auditchain_p2p::BlockProvider>,
+        connected: usize,
+    ) -> (
+        auditchain_p2p::NetHandle,
+        tokio::sync::mpsc::Receiver<auditchain_p2p::NetEvent>,
+    ) {
+        let (net, events) = auditchain_p2p::start(
+            auditchain_p2p::P2pConfig {
+                key: self.observers[k].clone(),
+                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                bootstrap: self.p2p_addrs.iter().flatten().cloned().collect(),
+                allowed: self
+                    .validators
+                    .iter()
+                    .chain(&self.observers)
+                    .map(SecretKey::public_key)
+                    .collect(),
+                chain_id: self.genesis.hash(),
+                max_message_bytes: auditchain_p2p::MAX_GOSSIP_BYTES,
+            },
+            provider,
+        )
+        .await
+        .expect("injector starts");
+        wait_until("the injector connects", 20, async || {
+            net.peers()
+                .await
+                .map(|p| p.len() >= connected)
+                .unwrap_or(false)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        (net, events)
+    }
+}
+
+/// Polls `f` every 50 ms until it is true; panics naming `what` after `secs` seconds.
+pub async fn wait_until(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

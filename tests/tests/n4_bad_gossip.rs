@@ -7,16 +7,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use auditchain_node::node::P2pOptions;
 use auditchain_node::{Node, NodeOptions};
-use auditchain_p2p::{BlockProvider, GossipMessage, NetHandle, P2pConfig, Proposal};
+use auditchain_p2p::{BlockProvider, GossipMessage, Proposal};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind};
 use auditchain_primitives::{Block, Hash, Header, SecretKey, Signature, merkle};
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
-use auditchain_tests::{Testnet, wire};
+use auditchain_tests::{Testnet, wait_until, wire};
 use serde_json::json;
 
 /// Serves blocks that do not link to anything, counting the requests it answers.
@@ -98,17 +97,6 @@ async fn rejections(net: &Testnet, peer: &str) -> Vec<u32> {
     out
 }
 
-async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     // an idle chain that seals an empty block only every 20 s, so injected proposals target
@@ -125,30 +113,10 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
 
     let served = Arc::new(AtomicU64::new(0));
     // the injector: a raw p2p node with the first observer identity, dialing every validator
-    let (inj, _events): (NetHandle, _) = auditchain_p2p::start(
-        P2pConfig {
-            key: net.observers[0].clone(),
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            bootstrap: net.p2p_addrs.iter().flatten().cloned().collect(),
-            allowed: net
-                .validators
-                .iter()
-                .chain(&net.observers)
-                .map(SecretKey::public_key)
-                .collect(),
-            chain_id,
-            max_message_bytes: auditchain_p2p::MAX_GOSSIP_BYTES,
-        },
-        Arc::new(Junk(Arc::clone(&served))),
-    )
-    .await
-    .expect("injector starts");
+    let (inj, _events) = net
+        .injector(0, Arc::new(Junk(Arc::clone(&served))), 4)
+        .await;
     let inj_id = inj.local_peer_id().to_string();
-    wait_until("injector connected", async || {
-        inj.peers().await.map(|p| p.len() == 4).unwrap_or(false)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await; // subscriptions
 
     let head = net.client(0).get_head().await.expect("head");
     let h = head.height + 1;
@@ -225,7 +193,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
         })));
         sent += 1;
     }
-    wait_until("every validator counted every rejection", async || {
+    wait_until("every validator counted every rejection", 20, async || {
         rejections(&net, &inj_id).await.iter().all(|n| *n >= sent)
     })
     .await;
@@ -256,7 +224,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     let ours = |e: &auditchain_rpc::types::EquivocationView| {
         e.evidence.first.body.round == 50 && e.evidence.first.body.validator == other.public_key()
     };
-    wait_until("equivocation evidence stored", async || {
+    wait_until("equivocation evidence stored", 20, async || {
         net.client(0)
             .get_evidence(None, None)
             .await
@@ -320,6 +288,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     // so it reaches the ban threshold and is disconnected
     wait_until(
         "the injector is banned for its sync responses",
+        20,
         async || {
             served.load(Ordering::SeqCst) > 0
                 && fnet
@@ -334,7 +303,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     fnet.dial(net.p2p_addrs[0].as_deref().expect("addr"))
         .await
         .expect("dial");
-    wait_until("the fresh node syncs from a validator", async || {
+    wait_until("the fresh node syncs from a validator", 20, async || {
         fresh.store.head_height().ok().flatten().unwrap_or(0) >= hh
     })
     .await;

@@ -11,24 +11,6 @@ use auditchain_rpc::admin::AdminApiClient;
 use auditchain_tests::{Testnet, wire};
 use serde_json::json;
 
-fn admin(net: &Testnet, i: usize) -> auditchain_rpc::HttpClient {
-    let addr = net.node(i).admin_addr.expect("admin listener");
-    auditchain_rpc::http_client(&format!("http://{addr}"), Duration::from_secs(10)).expect("client")
-}
-
-async fn set_link(net: &Testnet, a: usize, b: usize, up: bool) {
-    let id = |i: usize| auditchain_p2p::peer_id_of(&net.validators[i].public_key());
-    for (x, y) in [(a, b), (b, a)] {
-        let c = admin(net, x);
-        let r = if up {
-            c.allow_peer(id(y)).await
-        } else {
-            c.refuse_peer(id(y)).await
-        };
-        assert!(r.expect("admin call"));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_methods_only_on_the_admin_listener_and_bad_input() {
     let mut net = Testnet::start(1, 0).await;
@@ -39,7 +21,7 @@ async fn admin_methods_only_on_the_admin_listener_and_bad_input() {
         .await
         .expect("post");
     assert!(answer.contains("-32601"), "not served publicly: {answer}");
-    let c = admin(&net, 0);
+    let c = net.admin(0);
     for (what, r) in [
         ("peer id", c.refuse_peer("not-a-peer-id".into()).await),
         ("multiaddr", c.add_peer("/not/a/multiaddr".into()).await),
@@ -62,7 +44,7 @@ async fn n4_partition_2_2_then_heal() {
     net.wait_all(5, 0, 30).await;
 
     for (a, b) in [(0, 2), (0, 3), (1, 2), (1, 3)] {
-        set_link(&net, a, b, false).await;
+        net.set_link(a, b, false).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut before = Vec::new();
@@ -86,7 +68,7 @@ async fn n4_partition_2_2_then_heal() {
     }
 
     for (a, b) in [(0, 2), (0, 3), (1, 2), (1, 3)] {
-        set_link(&net, a, b, true).await;
+        net.set_link(a, b, true).await;
     }
     // refused peers are dialed again from the bootstrap lists (nodes 2 and 3 dial 0 and 1)
     net.wait_connected().await;

@@ -7,19 +7,17 @@
 //! penalised.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use auditchain_consensus::pow::PowConfig;
 use auditchain_genesis::ConsensusConfig;
 use auditchain_node::verify::verify_receipt;
-use auditchain_p2p::{BlockProvider, GossipMessage, P2pConfig};
+use auditchain_p2p::{BlockProvider, GossipMessage};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::vote::CertifiedBlock;
-use auditchain_primitives::{Block, Hash, Header, SecretKey, merkle};
+use auditchain_primitives::{Block, Hash, Header, merkle};
 use auditchain_rpc::AuditChainApiClient;
-use auditchain_rpc::admin::AdminApiClient;
 use auditchain_storage::{ChainStore, Kv, SledKv, Store};
-use auditchain_tests::{Testnet, wire};
+use auditchain_tests::{Testnet, wait_until, wire};
 use serde_json::json;
 
 struct NoBlocks;
@@ -30,35 +28,6 @@ impl BlockProvider for NoBlocks {
     }
     fn blocks(&self, _: u64, _: u64) -> Vec<CertifiedBlock> {
         Vec::new()
-    }
-}
-
-fn admin(net: &Testnet, i: usize) -> auditchain_rpc::HttpClient {
-    let addr = net.node(i).admin_addr.expect("admin listener");
-    auditchain_rpc::http_client(&format!("http://{addr}"), Duration::from_secs(10)).expect("client")
-}
-
-async fn set_link(net: &Testnet, a: usize, b: usize, up: bool) {
-    let id = |i: usize| auditchain_p2p::peer_id_of(&net.validators[i].public_key());
-    for (x, y) in [(a, b), (b, a)] {
-        let c = admin(net, x);
-        let r = if up {
-            c.allow_peer(id(y)).await
-        } else {
-            c.refuse_peer(id(y)).await
-        };
-        assert!(r.expect("admin call"));
-    }
-}
-
-async fn wait_until(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -96,31 +65,8 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
     net.wait_all(10, 3, 90).await;
 
     // a block with too little work, and one with a time far ahead, from an allowed peer
-    let chain_id = net.genesis.hash();
-    let (inj, _ev) = auditchain_p2p::start(
-        P2pConfig {
-            key: net.observers[0].clone(),
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            bootstrap: net.p2p_addrs.iter().flatten().cloned().collect(),
-            allowed: net
-                .validators
-                .iter()
-                .chain(&net.observers)
-                .map(SecretKey::public_key)
-                .collect(),
-            chain_id,
-            max_message_bytes: auditchain_p2p::MAX_GOSSIP_BYTES,
-        },
-        Arc::new(NoBlocks),
-    )
-    .await
-    .expect("injector");
+    let (inj, _ev) = net.injector(0, Arc::new(NoBlocks), 3).await;
     let inj_id = inj.local_peer_id().to_string();
-    wait_until("injector connected", 20, async || {
-        inj.peers().await.map(|p| p.len() == 3).unwrap_or(false)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let head = net.client(0).get_head().await.expect("head");
     let miner = &net.validators[0];
     let forged = |ts: u64, nonce: u64| {
@@ -184,8 +130,8 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
     inj.shutdown().await;
 
     // partition: miner 0 alone, miners 1 and 2 together; each side gets its own events
-    set_link(&net, 0, 1, false).await;
-    set_link(&net, 0, 2, false).await;
+    net.set_link(0, 1, false).await;
+    net.set_link(0, 2, false).await;
     net.client(0)
         .submit_batch((10..15).map(|n| wire(&rec(0, n, "lone"))).collect())
         .await
@@ -210,8 +156,8 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
         .expect("present");
 
     // heal: the lone miner adopts the branch with more work; its own events come back
-    set_link(&net, 0, 1, true).await;
-    set_link(&net, 0, 2, true).await;
+    net.set_link(0, 1, true).await;
+    net.set_link(0, 2, true).await;
     net.wait_connected().await;
     let h = net.wait_all(20, lone.height + 1, 120).await;
     let mut reference = Vec::new();
