@@ -261,3 +261,55 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
         auditchain_node::verify::verify_chain(&s0, &net.genesis, |_| {}).expect("valid chain");
     assert_eq!(report.blocks, common + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pow_never_reverts_a_finalized_block() {
+    let mut net = Testnet::new(3, 1, |g| {
+        let miners = g.validators().to_vec();
+        g.consensus = ConsensusConfig::Pow(PowConfig {
+            miners,
+            initial_difficulty: 3_000,
+            target_block_time_ms: 200,
+            retarget_interval: 10,
+            finality_depth: 3,
+            max_future_drift_ms: 5_000,
+        });
+    });
+    for i in 0..3 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    net.wait_all(0, 2, 60).await;
+    net.set_link(0, 1, false).await;
+    net.set_link(0, 2, false).await;
+    let split = net.client(0).get_head().await.expect("head").height;
+    // the lone miner buries its own branch deeper than the finality depth
+    wait_until("the lone miner finalized past the split", 90, async || {
+        let f = net.client(0).get_finalized().await.expect("finalized");
+        f.head.height > split + 1
+    })
+    .await;
+    let fin = net.client(0).get_finalized().await.expect("finalized").head;
+    // the majority outgrows it in work
+    wait_until("the majority has more blocks", 90, async || {
+        let a = net.client(0).get_head().await.expect("head").height;
+        let b = net.client(1).get_head().await.expect("head").height;
+        b > a + 3
+    })
+    .await;
+    net.set_link(0, 1, true).await;
+    net.set_link(0, 2, true).await;
+    net.wait_connected().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // node 0 keeps the block it had finalized, whatever the other branch weighs
+    let still = net
+        .client(0)
+        .get_block_by_height(fin.height, Some(false))
+        .await
+        .expect("block")
+        .expect("present");
+    assert_eq!(still.hash, fin.hash, "a finalized block was reverted");
+    let f_now = net.client(0).get_finalized().await.expect("finalized").head;
+    assert!(f_now.height >= fin.height);
+    net.stop_all().await;
+}

@@ -316,7 +316,12 @@ impl PowActor {
         self.side.insert(hash, (block, work));
         if work > self.head_work() {
             match self.reorg(hash) {
-                Ok(()) => self.new_job(),
+                Ok(true) => self.new_job(),
+                Ok(false) => {
+                    // heavier, but forking below the finalized height: never adopted
+                    self.side.remove(&hash);
+                    return Verdict::Ignore;
+                }
                 Err(e) => {
                     tracing::warn!(%hash, error = %format!("{e:#}"), "branch refused");
                     self.side.remove(&hash);
@@ -410,9 +415,10 @@ impl PowActor {
         Ok((block, work))
     }
 
-    /// Switches the canonical chain to the side branch ending at `tip`. On failure the old
-    /// branch is restored exactly.
-    fn reorg(&mut self, tip: Hash) -> anyhow::Result<()> {
+    /// Switches the canonical chain to the side branch ending at `tip`; `Ok(false)` (nothing
+    /// changed) if it forks below the finalized height. On failure (a block of the branch is
+    /// invalid) the old branch is restored exactly.
+    fn reorg(&mut self, tip: Hash) -> anyhow::Result<bool> {
         let mut branch = Vec::new();
         let mut cur = tip;
         let fork = loop {
@@ -471,7 +477,7 @@ impl PowActor {
             }
             self.side.insert(b.hash(), (b, w));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Forgets side blocks at or below the finalized height.
