@@ -166,6 +166,15 @@ pub trait ChainStore: Send + Sync {
     /// Errors: [`StorageError::NotNext`] if the block's height is not head + 1.
     fn commit_block(&self, commit: BlockCommit<'_>) -> Result<(), StorageError>;
 
+    /// Like [`ChainStore::commit_block`] but without the flush: the block is applied
+    /// atomically (one batch) and readable, but not durable until [`ChainStore::flush`]. For
+    /// committing many blocks with one flush (block sync); nothing may be acknowledged before
+    /// the flush. Errors: as `commit_block`.
+    fn apply_block(&self, commit: BlockCommit<'_>) -> Result<(), StorageError>;
+
+    /// Makes everything applied so far durable (fsync). Errors: backend failures.
+    fn flush(&self) -> Result<(), StorageError>;
+
     /// The commit certificate stored with the block at `height`, if any.
     fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StorageError>;
 

@@ -334,6 +334,11 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn commit_block(&self, c: BlockCommit<'_>) -> Result<(), StorageError> {
+        self.apply_block(c)?;
+        self.kv.flush()
+    }
+
+    fn apply_block(&self, c: BlockCommit<'_>) -> Result<(), StorageError> {
         let h = &c.block.header;
         let head = self.head_height()?.unwrap_or(0);
         if self.chain_id()?.is_none() || h.height != head + 1 {
@@ -352,7 +357,10 @@ impl<K: Kv> ChainStore for Store<K> {
         let mut w = ws.created;
         w.extend(ws.updated);
         w.push((keys::undo(h.height), Some(encode(&undo)?)));
-        self.kv.apply(w)?;
+        self.kv.apply(w)
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
         self.kv.flush()
     }
 

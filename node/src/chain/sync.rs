@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use auditchain_consensus::bft::BftInput;
 use auditchain_p2p::{BlocksResponse, PeerRef};
+use auditchain_primitives::Header;
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, last_commit_hash};
 use auditchain_storage::BlockCommit;
+
+use crate::verify::CheckedBlock;
 
 use super::{Actor, now_ms};
 use crate::verify::{HeaderRules, check_block};
@@ -51,6 +54,47 @@ impl Actor {
         // the certificate of the head as the peer holds it: canonical when the peer has the
         // next block (requests start at the head for this reason)
         let mut parent_cert: Option<CommitCertificate> = None;
+        let start = (
+            self.core.head.clone(),
+            self.core.head_hash,
+            self.core.frontier.clone(),
+        );
+        let mut applied: Vec<(Header, CheckedBlock)> = Vec::new();
+        let result = self.apply_batch(blocks, &mut parent_cert, &mut applied);
+        // one flush for the whole batch, then the blocks become the head one by one
+        (self.core.head, self.core.head_hash, self.core.frontier) = start;
+        self.publish_applied(applied);
+        result
+    }
+
+    /// Flushes the applied batch once, then makes its blocks the head in order (waiters,
+    /// subscribers). If the flush fails nothing is acknowledged; the head still follows the
+    /// store, and the next successful flush makes those blocks durable.
+    fn publish_applied(&mut self, applied: Vec<(Header, CheckedBlock)>) {
+        if applied.is_empty() {
+            return;
+        }
+        if let Err(e) = self.core.store.flush() {
+            tracing::error!(error = %e, "flushing synced blocks failed; not acknowledged");
+            if let Some((h, c)) = applied.into_iter().last() {
+                self.core.head_hash = c.hash;
+                self.core.head = h;
+                self.core.frontier = c.frontier;
+            }
+            return;
+        }
+        for (h, c) in applied {
+            self.core.published(h, c);
+        }
+    }
+
+    /// Checks and applies (unflushed) consecutive synced blocks; stops at the first bad one.
+    fn apply_batch(
+        &mut self,
+        blocks: Vec<CertifiedBlock>,
+        parent_cert: &mut Option<CommitCertificate>,
+        applied: &mut Vec<(Header, CheckedBlock)>,
+    ) -> Result<(), String> {
         for cb in blocks {
             let h = cb.block.header.height;
             let cert = cb
@@ -64,7 +108,7 @@ impl Actor {
             )
             .map_err(|e| format!("block {h}: certificate: {e}"))?;
             if h == self.core.head.height && cb.block.hash() == self.core.head_hash {
-                parent_cert = cb.certificate;
+                *parent_cert = cb.certificate;
                 continue;
             }
             if h <= self.core.head.height {
@@ -76,7 +120,7 @@ impl Actor {
                     self.core.head.height
                 ));
             }
-            let expected = match (&parent_cert, self.core.head.height) {
+            let expected = match (&*parent_cert, self.core.head.height) {
                 (Some(c), _) => Some(c.clone()),
                 (None, 0) => None,
                 (None, hh) => self
@@ -102,7 +146,7 @@ impl Actor {
                 |s| store.next_nonce(s),
             )
             .map_err(|e| format!("block {h}: {e}"))?;
-            if let Err(e) = self.core.store.commit_block(BlockCommit {
+            if let Err(e) = self.core.store.apply_block(BlockCommit {
                 block: &cb.block,
                 hash: checked.hash,
                 tx_ids: &checked.ids,
@@ -112,10 +156,14 @@ impl Actor {
             }) {
                 // our disk, not the peer: no penalty
                 tracing::error!(height = h, error = %e, "committing a synced block failed");
-                return Ok(());
+                break;
             }
-            self.core.published(cb.block.header, checked);
-            parent_cert = cb.certificate;
+            // later blocks of the batch are checked against this one
+            self.core.head_hash = checked.hash;
+            self.core.head = cb.block.header.clone();
+            self.core.frontier = checked.frontier.clone();
+            applied.push((cb.block.header, checked));
+            *parent_cert = cb.certificate;
         }
         Ok(())
     }
