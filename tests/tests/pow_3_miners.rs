@@ -141,19 +141,34 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
         .await
         .expect("submit");
     let split = net.client(0).get_head().await.expect("head").height;
-    wait_until("both sides mined past the split", 60, async || {
+    // wait until the branches have really diverged (the cut takes effect asynchronously) and
+    // the majority is ahead
+    let hash_at = |i: usize, h: u64| {
+        let c = net.client(i);
+        async move {
+            c.get_block_by_height(h, Some(false))
+                .await
+                .expect("block")
+                .map(|b| b.hash)
+        }
+    };
+    wait_until("both sides mined their own branch", 90, async || {
         let a = net.client(0).get_head().await.expect("head");
         let b = net.client(1).get_head().await.expect("head");
-        a.height >= split + 2 && b.height >= split + 4 && a.history_size >= 15
+        a.height >= split + 2
+            && b.height >= a.height + 2
+            && a.history_size >= 15
+            && hash_at(1, a.height).await != Some(a.hash)
     })
     .await;
     let lone = net.client(0).get_head().await.expect("head");
-    let lone_block = net
-        .client(0)
-        .get_block_by_height(split + 1, Some(false))
-        .await
-        .expect("block")
-        .expect("present");
+    // the first height where the branches differ
+    let mut fork = 1;
+    while hash_at(0, fork).await == hash_at(1, fork).await {
+        fork += 1;
+    }
+    let lone_block = hash_at(0, fork).await.expect("lone block");
+    let majority_block = hash_at(1, fork).await.expect("majority block");
 
     // heal: the lone miner adopts the branch with more work; its own events come back
     net.set_link(0, 1, true).await;
@@ -171,13 +186,9 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
             assert_eq!(hashes, reference, "node {i} is on another branch");
         }
     }
-    let now_at = net
-        .client(0)
-        .get_block_by_height(split + 1, Some(false))
-        .await
-        .expect("block")
-        .expect("present");
-    assert_ne!(now_at.hash, lone_block.hash, "node 0 switched branches");
+    let now_at = hash_at(0, fork).await.expect("present");
+    assert_ne!(now_at, lone_block, "node 0 switched branches");
+    assert_eq!(now_at, majority_block, "to the majority's branch");
     let trail = |i: usize| {
         let c = net.client(i);
         async move {
