@@ -2,13 +2,13 @@
 //! submit reports committed, restart on the same data dir, the event is there and its receipt
 //! verifies offline; plus CLI bad input. Every child is killed when its guard drops.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_auditchain");
+mod common;
+
+use common::{BIN, fails, ok, stdout_lines};
 
 /// Kills the child (SIGKILL) on drop so no test leaves a process behind.
 struct Guard(Child);
@@ -31,15 +31,7 @@ fn start_dev(dir: &Path) -> (Guard, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let guard = Guard(child);
     let mut rpc = None;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
@@ -51,30 +43,6 @@ fn start_dev(dir: &Path) -> (Guard, String) {
         }
     }
     (guard, rpc.expect("dev printed its RPC URL within 30 s"))
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run auditchain")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "auditchain {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(!out.status.success(), "auditchain {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

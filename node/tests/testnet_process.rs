@@ -2,26 +2,12 @@
 //! run`; an event submitted through node 0 is final and its receipt, fetched from node 1,
 //! verifies offline; SIGTERM stops the testnet and every node process is gone.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_auditchain");
+mod common;
 
-fn ok(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run auditchain");
-    assert!(
-        out.status.success(),
-        "auditchain {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{BIN, ok, stdout_lines};
 
 fn alive(pid: u32) -> bool {
     Command::new("kill")
@@ -63,15 +49,7 @@ fn testnet_init_run_submit_read_elsewhere_and_stop_cleanly() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn testnet run");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut urls = Vec::new();
     let mut pids = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {

@@ -31,22 +31,22 @@ impl BlockProvider for NoBlocks {
     }
 }
 
-/// Every key and value of a store.
-fn dump(store: &Store<SledKv>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    store.kv().scan(&[], &[0xff; 8], usize::MAX).expect("scan")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pow_three_miners_fork_choice_and_exact_reorg() {
-    let mut net = Testnet::with_observers(3, 1, 2, |g| {
+/// Three miners (difficulty 3,000, retarget every 10 blocks) plus `observers` observer keys
+/// and `writers` writer keys, started and connected.
+async fn started_pow_net(
+    observers: usize,
+    writers: usize,
+    target_block_time_ms: u64,
+    finality_depth: u64,
+) -> Testnet {
+    let mut net = Testnet::with_observers(3, observers, writers, |g| {
         let miners = g.validators().to_vec();
         g.consensus = ConsensusConfig::Pow(PowConfig {
             miners,
             initial_difficulty: 3_000,
-            target_block_time_ms: 300,
+            target_block_time_ms,
             retarget_interval: 10,
-            // deep enough that a short partition's branch can still be reorganised away
-            finality_depth: 1_000,
+            finality_depth,
             max_future_drift_ms: 5_000,
         });
     });
@@ -54,6 +54,18 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
         net.start_node(i).await;
     }
     net.wait_connected().await;
+    net
+}
+
+/// Every key and value of a store.
+fn dump(store: &Store<SledKv>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store.kv().scan(&[], &[0xff; 8], usize::MAX).expect("scan")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pow_three_miners_fork_choice_and_exact_reorg() {
+    // finality deep enough that a short partition's branch can still be reorganised away
+    let mut net = started_pow_net(1, 2, 300, 1_000).await;
     let rec =
         |w: usize, n: u64, entity: &str| net.record(w, n, "sshd_login", entity, json!({ "n": n }));
 
@@ -275,21 +287,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pow_never_reverts_a_finalized_block() {
-    let mut net = Testnet::new(3, 1, |g| {
-        let miners = g.validators().to_vec();
-        g.consensus = ConsensusConfig::Pow(PowConfig {
-            miners,
-            initial_difficulty: 3_000,
-            target_block_time_ms: 200,
-            retarget_interval: 10,
-            finality_depth: 3,
-            max_future_drift_ms: 5_000,
-        });
-    });
-    for i in 0..3 {
-        net.start_node(i).await;
-    }
-    net.wait_connected().await;
+    let mut net = started_pow_net(0, 1, 200, 3).await;
     net.wait_all(0, 2, 60).await;
     net.set_link(0, 1, false).await;
     net.set_link(0, 2, false).await;

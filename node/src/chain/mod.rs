@@ -508,7 +508,7 @@ impl Actor {
                     Err(e) => tracing::debug!(error = %e, "sync request failed"),
                 }
             }
-            Command::Mined { .. } => {}
+            // mined blocks belong to proof-of-work chains
             _ => {}
         }
     }
