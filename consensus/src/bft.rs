@@ -19,7 +19,9 @@
 //! Block timing follows the single-node rule: a proposer at round 0 proposes when transactions
 //! are pending and `block_time_ms` has passed since the parent block, or when
 //! `max_empty_interval_ms` has passed; other validators give it `proposal_timeout_ms` beyond
-//! that before voting nil. Later rounds propose at once; their timeouts grow linearly.
+//! that — counted from when they themselves first saw transactions pending, if later, since
+//! after an idle spell the proposer learns of new transactions no earlier than they do —
+//! before voting nil. Later rounds propose at once; their timeouts grow linearly.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -206,6 +208,8 @@ pub struct Bft {
     round_started_ms: u64,
     parent_time_ms: u64,
     pending: usize,
+    /// When this node last saw pending transactions appear (none before), ms.
+    pending_since_ms: Option<u64>,
     locked: Option<(u32, Hash)>,
     valid: Option<(u32, Hash)>,
     proposals: BTreeMap<u32, Proposal>,
@@ -246,6 +250,7 @@ impl Bft {
             round_started_ms: now_ms,
             parent_time_ms: head_time_ms,
             pending: 0,
+            pending_since_ms: None,
             locked: None,
             valid: None,
             proposals: BTreeMap::new(),
@@ -370,7 +375,12 @@ impl Bft {
     fn propose_timeout_ms(&self) -> u64 {
         let extra = self.timing.proposal_timeout_ms * (u64::from(self.round) + 1);
         if self.round == 0 {
-            self.build_due_ms().max(self.round_started_ms) + extra
+            let seen = if self.pending > 0 {
+                self.pending_since_ms.unwrap_or(0)
+            } else {
+                0
+            };
+            self.build_due_ms().max(self.round_started_ms).max(seen) + extra
         } else {
             self.round_started_ms + extra
         }
@@ -379,7 +389,14 @@ impl Bft {
     fn accept(&mut self, input: BftInput, now_ms: u64) -> Result<(), BftReject> {
         match input {
             BftInput::Tick => {}
-            BftInput::Pending { txs } => self.pending = txs,
+            BftInput::Pending { txs } => {
+                if txs == 0 {
+                    self.pending_since_ms = None;
+                } else if self.pending == 0 || self.pending_since_ms.is_none() {
+                    self.pending_since_ms = Some(now_ms);
+                }
+                self.pending = txs;
+            }
             BftInput::NewHead {
                 height,
                 timestamp_ms,

@@ -586,3 +586,56 @@ fn a_restarted_validator_does_not_contradict_its_earlier_votes() {
         assert!(n.equivocations.is_empty());
     }
 }
+
+#[test]
+fn after_an_idle_spell_a_follower_waits_for_the_proposer_from_when_it_sees_transactions() {
+    let keys: Vec<SecretKey> = (0..3u8)
+        .map(|i| SecretKey::from_seed(&[i + 1; 32]))
+        .collect();
+    let validators: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
+    let timing = BftTiming {
+        block_time_ms: 100,
+        max_empty_interval_ms: 60_000,
+        proposal_timeout_ms: 1_000,
+        vote_timeout_ms: 500,
+    };
+    let probe = Bft::new(
+        timing.clone(),
+        validators.clone(),
+        Hash([7; 32]),
+        None,
+        0,
+        0,
+        0,
+    );
+    let proposer = probe.proposer(1, 0);
+    let follower = keys
+        .iter()
+        .find(|k| k.public_key() != proposer)
+        .expect("a follower")
+        .clone();
+    let mut e = Bft::new(timing, validators, Hash([7; 32]), Some(follower), 0, 0, 0);
+    let votes = |out: Vec<BftOutput>| {
+        out.into_iter()
+            .filter_map(|o| match o {
+                BftOutput::Vote(v) => Some(v),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // idle for 10 s: nothing pending, no proposal expected yet
+    assert!(votes(e.on_input(BftInput::Tick, 10_000).expect("tick")).is_empty());
+    // transactions appear at 10 s; the proposer gets the full proposal timeout from then
+    assert!(
+        votes(
+            e.on_input(BftInput::Pending { txs: 5 }, 10_000)
+                .expect("pending")
+        )
+        .is_empty()
+    );
+    assert!(votes(e.on_input(BftInput::Tick, 10_999).expect("tick")).is_empty());
+    let v = votes(e.on_input(BftInput::Tick, 11_000).expect("tick"));
+    assert_eq!(v.len(), 1, "a nil prevote once the timeout passes");
+    assert_eq!(v[0].body.kind, VoteKind::Prevote);
+    assert_eq!(v[0].body.block, None);
+}

@@ -41,12 +41,18 @@ enum Command {
     Run(RunArgs),
     /// A one-node development chain in a temporary directory with generated keys.
     Dev(DevArgs),
-    /// The main job on an embedded default: a local chain ingesting sample audit events, with
-    /// a receipt verified offline; exits when done.
+    /// The main job on an embedded default: a local 3-validator cluster ingesting a real sshd
+    /// log (loghub), reconciled, with a receipt verified offline; exits when done.
     Demo(DemoArgs),
     /// Audit events.
     #[command(subcommand)]
     Event(EventCmd),
+    /// Parse log files into audit events, sign them on all cores, submit them in pipelined
+    /// batches and wait for finality; writes a sidecar for `reconcile`.
+    Ingest(IngestArgs),
+    /// Check every record of an ingest sidecar against the chain (present, same hash, final);
+    /// exits non-zero on any discrepancy.
+    Reconcile(ReconcileArgs),
     /// Print an audit trail (JSON lines, chain order), following the cursor to the end.
     Trail(TrailArgs),
     /// Fetch the receipt of a committed transaction.
@@ -187,9 +193,15 @@ struct DevArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Number of sample events to submit.
-    #[arg(long, default_value_t = 200)]
-    pub events: usize,
+    /// Validators in the local cluster.
+    #[arg(long, default_value_t = 3)]
+    validators: usize,
+    /// Ingest this syslog file instead of the bundled loghub OpenSSH sample.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Leave the cluster running after the demo (Ctrl-C stops it) and print its RPC URLs.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +246,53 @@ struct SubmitArgs {
     /// How long to wait for the commit, ms.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    rpc: RpcArg,
+    /// Writer key file (signs every event).
+    #[arg(long)]
+    key: PathBuf,
+    /// Line format.
+    #[arg(long, value_enum)]
+    format: crate::ingest::Format,
+    /// Put only each event's data hash on chain; the data (with the line) stays in the sidecar.
+    #[arg(long)]
+    hash_only: bool,
+    /// Keep reading the files as they grow, like `tail -F`, until Ctrl-C.
+    #[arg(long)]
+    follow: bool,
+    /// Sidecar file (JSONL, appended to).
+    #[arg(long, default_value = "auditchain-sidecar.jsonl")]
+    sidecar: PathBuf,
+    /// Events per submission call (1–10,000).
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Submission calls in flight.
+    #[arg(long, default_value_t = 4)]
+    inflight: usize,
+    /// How long to keep retrying an unreachable node or a full mempool, s.
+    #[arg(long, default_value_t = 60)]
+    retry_secs: u64,
+    /// How long to wait for finality without progress at the end, s.
+    #[arg(long, default_value_t = 120)]
+    finality_timeout_secs: u64,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Input files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReconcileArgs {
+    #[command(flatten)]
+    rpc: RpcArg,
+    /// The sidecar written by `auditchain ingest`.
+    sidecar: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -389,10 +448,33 @@ impl Cli {
             Command::Testnet(TestnetCmd::Run { dir }) => crate::testnet::run(&dir).await?,
             Command::Run(a) => run_node(a).await?,
             Command::Dev(a) => dev(a).await?,
-            Command::Demo(a) => demo::run(a.events).await?,
+            Command::Demo(a) => {
+                demo::run(demo::DemoOptions {
+                    validators: a.validators,
+                    file: a.file,
+                    keep: a.keep,
+                })
+                .await?
+            }
             Command::Event(EventCmd::Submit(a)) => submit(a).await?,
             Command::Event(EventCmd::Get { rpc, id }) => {
                 print_json(&client(&rpc.rpc)?.get_transaction(id).await?)?;
+            }
+            Command::Ingest(a) => ingest(a).await?,
+            Command::Reconcile(a) => {
+                let r = crate::reconcile::reconcile(&a.rpc.rpc, &a.sidecar).await?;
+                for d in &r.discrepancies {
+                    println!("DISCREPANCY {d}");
+                }
+                println!(
+                    "{} records final and matching, {} discrepancies, {} lines never on chain (reported at ingest)",
+                    r.matched,
+                    r.discrepancies.len(),
+                    r.not_on_chain
+                );
+                if !r.discrepancies.is_empty() {
+                    bail!("{} discrepancies", r.discrepancies.len());
+                }
             }
             Command::Trail(a) => trail(a).await?,
             Command::Proof(a) => {
@@ -542,7 +624,6 @@ pub(crate) struct DevChain {
     pub genesis: Genesis,
     pub genesis_path: PathBuf,
     pub validator: SecretKey,
-    pub writer: SecretKey,
     pub writer_path: PathBuf,
     pub data_dir: PathBuf,
 }
@@ -571,7 +652,6 @@ pub(crate) fn dev_chain(dir: &Path, block_time_ms: u64) -> anyhow::Result<DevCha
         genesis: load_genesis(&gpath)?,
         genesis_path: gpath,
         validator: keyfile::read(&vpath)?,
-        writer: keyfile::read(&wpath)?,
         writer_path: wpath,
         data_dir: dir.join("data"),
     })
@@ -643,6 +723,42 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
             "seq": r.history_index, "status": "committed"
         })
     );
+    Ok(())
+}
+
+async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if a.follow {
+        let s = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            eprintln!("stopping: finishing submitted events");
+            s.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let opts = crate::ingest::IngestOptions {
+        hash_only: a.hash_only,
+        follow: a.follow,
+        sidecar: a.sidecar.clone(),
+        batch: a.batch,
+        inflight: a.inflight,
+        retry_secs: a.retry_secs,
+        finality_timeout_secs: a.finality_timeout_secs,
+        progress: std::io::stderr().is_terminal(),
+        stop,
+        ..crate::ingest::IngestOptions::new(&a.rpc.rpc, keyfile::read(&a.key)?, a.format, a.files)
+    };
+    let s = crate::ingest::ingest(opts).await?;
+    if a.json {
+        print_json(&s)?;
+    } else {
+        s.print();
+        println!("sidecar: {}", a.sidecar.display());
+    }
+    if !s.is_clean() {
+        bail!("not every event was finalized (see the summary)");
+    }
     Ok(())
 }
 

@@ -14,11 +14,13 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod execute;
+pub mod ingest;
 pub mod keyfile;
 pub mod logging;
 pub mod mempool;
 pub mod network;
 pub mod node;
+pub mod reconcile;
 pub mod testnet;
 pub mod verify;
 

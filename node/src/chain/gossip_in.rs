@@ -17,6 +17,7 @@ impl Actor {
     pub(super) fn on_proposal(&mut self, msg: MessageRef, p: Box<Proposal>) -> Option<Verdict> {
         let header = &p.block.header;
         let height = header.height;
+        tracing::debug!(height, round = p.round, peer = %msg.peer(), txs = p.block.txs.len(), "proposal received");
         if height <= self.core.head.height {
             return Some(Verdict::Ignore);
         }
@@ -90,6 +91,9 @@ impl Actor {
             valid,
             timestamp_ms: header.timestamp_ms,
         });
+        if let Err(e) = &fed {
+            tracing::debug!(height, round = p.round, error = ?e, "proposal not taken by the engine");
+        }
         if valid && fed.is_ok() {
             self.core.saw(proposer, false);
         }
@@ -103,6 +107,7 @@ impl Actor {
     /// Verifies vote signatures (ZIP-215) and feeds them to the engine.
     pub(super) fn on_votes(&mut self, votes: Vec<Vote>) -> Verdict {
         for v in votes {
+            tracing::trace!(height = v.body.height, round = v.body.round, kind = ?v.body.kind, validator = %v.body.validator, "vote received");
             if v.verify(&self.core.chain_id).is_err() {
                 tracing::warn!(validator = %v.body.validator, "vote with a bad signature");
                 return Verdict::Reject;

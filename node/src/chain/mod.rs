@@ -567,6 +567,9 @@ impl Actor {
                 return;
             }
             if let Some(net) = &self.core.net {
+                for v in &votes {
+                    tracing::trace!(height = v.body.height, round = v.body.round, kind = ?v.body.kind, "vote sent");
+                }
                 net.publish(GossipMessage::Votes(votes));
             }
         }
