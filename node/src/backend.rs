@@ -657,6 +657,30 @@ impl Backend for NodeBackend {
             .collect())
     }
 
+    async fn node_metrics(&self) -> Result<auditchain_rpc::ops::NodeMetrics, RpcError> {
+        let stats = self.chain.stats().await.map_err(gone)?;
+        let signers = self.chain.signer_metrics().await.map_err(gone)?;
+        let head = self.durable.borrow().clone();
+        let peers = match &self.net {
+            Some(n) => n.peers().await.map(|p| p.len() as u64).unwrap_or(0),
+            None => 0,
+        };
+        Ok(auditchain_rpc::ops::NodeMetrics {
+            head_height: head.height,
+            finalized_height: crate::chain::finalized_height(&self.genesis, head.height),
+            peers,
+            networked: self.net.is_some(),
+            mempool_txs: stats.txs as u64,
+            mempool_bytes: stats.bytes as u64,
+            events_committed: head.history_size,
+            best_peer_height: stats.best_peer_height,
+            validators: signers
+                .into_iter()
+                .map(|(v, m)| (v.to_string(), m.proposed, m.missed_turns))
+                .collect(),
+        })
+    }
+
     fn equivocations(&self, from: u64, limit: usize) -> Result<Vec<EquivocationView>, RpcError> {
         Ok(self
             .store

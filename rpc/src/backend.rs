@@ -61,6 +61,10 @@ pub trait Backend: Send + Sync + 'static {
     fn signer_metrics(
         &self,
     ) -> impl Future<Output = Result<Vec<SignerMetricsView>, RpcError>> + Send;
+    /// Figures for `/metrics` and `/ready`.
+    fn node_metrics(
+        &self,
+    ) -> impl Future<Output = Result<crate::ops::NodeMetrics, RpcError>> + Send;
     /// Stored equivocation evidence from sequence `from`, at most `limit`.
     fn equivocations(&self, from: u64, limit: usize) -> Result<Vec<EquivocationView>, RpcError>;
 }

@@ -5,7 +5,8 @@
 //! - [`error`]: the one place where errors become JSON-RPC error codes;
 //! - [`backend`]: the trait the node implements; this crate never touches storage itself;
 //! - [`server`]: builds and starts the server with explicit limits;
-//! - [`admin`]: the operator API on its own listener (off unless configured).
+//! - [`admin`]: the operator API on its own listener (off unless configured);
+//! - [`ops`]: `GET /health`, `/ready` and `/metrics` (Prometheus) on the RPC port.
 //!
 //! Every method is documented in docs/rpc.md.
 
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod api;
 pub mod backend;
 pub mod error;
+pub mod ops;
 pub mod server;
 pub mod types;
 

@@ -16,7 +16,9 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::api::AuditChainApiServer;
 use crate::backend::Backend;
 use crate::error::RpcError;
+use crate::ops::{OpsLayer, RpcMetrics, RpcMetricsLayer};
 use crate::types::*;
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 
 /// Default wait of `audit_submitAndWait`, ms.
 pub const DEFAULT_WAIT_MS: u64 = 10_000;
@@ -277,7 +279,8 @@ async fn forward_heads(
     }
 }
 
-/// Starts the server on `cfg.addr` (port 0 picks a free port). Returns the bound address and
+/// Starts the server on `cfg.addr` (port 0 picks a free port), with `/health`, `/ready` and
+/// `/metrics` ([`crate::ops`]) beside JSON-RPC. Returns the bound address and
 /// the handle that stops it. Errors: bind failures.
 pub async fn start<B: Backend>(
     cfg: &RpcConfig,
@@ -290,7 +293,18 @@ pub async fn start<B: Backend>(
         .max_subscriptions_per_connection(cfg.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch_len))
         .build();
-    let server = Server::builder().set_config(config).build(cfg.addr).await?;
+    let metrics = RpcMetrics::default();
+    let m = metrics.clone();
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(
+            tower::ServiceBuilder::new().layer(OpsLayer::new(Arc::clone(&backend), metrics)),
+        )
+        .set_rpc_middleware(
+            RpcServiceBuilder::new().layer_fn(move |s| RpcMetricsLayer::new(s, m.clone())),
+        )
+        .build(cfg.addr)
+        .await?;
     let addr = server.local_addr()?;
     let handle = server.start(RpcImpl { backend }.into_rpc());
     Ok((addr, handle))

@@ -210,6 +210,25 @@ pub fn raw_post(addr: std::net::SocketAddr, body: &[u8]) -> String {
     out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
 }
 
+/// Sends `GET path` to the node; returns the status code and the body.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
 /// A cluster of validators in one process, each with its own temporary sled directory, RPC on
 /// 127.0.0.1 port 0 and libp2p on 127.0.0.1 (port 0 at first, then kept so peers can redial
 /// after a restart).

@@ -64,6 +64,7 @@ impl Core {
                 let _ = reply.send(MempoolStats {
                     txs: self.mempool.len(),
                     bytes: self.mempool.bytes(),
+                    best_peer_height: self.best_peer_height,
                 });
             }
             Command::SignerMetrics { reply } => {

@@ -64,13 +64,15 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Mempool counters.
+/// Mempool counters and sync progress.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MempoolStats {
     /// Pending transactions.
     pub txs: usize,
     /// Pending bytes.
     pub bytes: usize,
+    /// Highest head height a peer reported in a sync answer that verified (0 if none).
+    pub best_peer_height: u64,
 }
 
 /// One validator's activity seen by this node since it started.
@@ -288,6 +290,8 @@ pub(super) struct Core {
     syncing: Option<Instant>,
     /// Per-validator activity.
     metrics: HashMap<PublicKey, SignerMetrics>,
+    /// Highest head height a peer reported in a sync answer that verified.
+    best_peer_height: u64,
 }
 
 /// The round-robin BFT actor.
@@ -356,6 +360,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         myself: tx.downgrade(),
         syncing: None,
         metrics: HashMap::new(),
+        best_peer_height: 0,
     };
     if core.genesis.pow().is_some() {
         let join = pow::spawn(core, tx.clone(), rx, shutdown)?;

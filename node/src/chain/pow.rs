@@ -228,6 +228,7 @@ impl PowActor {
                     }
                     last = Some(h);
                 }
+                self.core.best_peer_height = self.core.best_peer_height.max(resp.head);
                 if let Some(l) = last
                     && resp.head > l
                 {

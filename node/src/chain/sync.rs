@@ -29,6 +29,7 @@ impl Actor {
             self.core.start_sync(self.core.head.height.max(1));
             return;
         }
+        self.core.best_peer_height = self.core.best_peer_height.max(resp.head);
         if self.core.head.height > before {
             tracing::info!(
                 from = before + 1,
