@@ -1,31 +1,16 @@
 #!/usr/bin/env python3
 """Reproduces docs/signing-vectors.json with PyNaCl and the standard library only
 (run from the repository root: python3 docs/check_signing_vectors.py)."""
-import json, hashlib, math
+import hashlib, importlib.util, json, os
 from nacl.signing import SigningKey
 
-def jcs(v):
-    """RFC 8785 canonical JSON using only the standard library."""
-    if v is None: return "null"
-    if v is True: return "true"
-    if v is False: return "false"
-    if isinstance(v, int): return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v): raise ValueError("NaN/Infinity not allowed")
-        if v.is_integer() and abs(v) < 1e21: return str(int(v))
-        r = repr(v)                       # shortest round-trip digits, like ECMAScript
-        if "e" in r:
-            m, e = r.split("e"); e = int(e)
-            if -7 < e < 21:               # ECMAScript uses plain notation in this range
-                return format(v, "f").rstrip("0").rstrip(".")
-            return f"{m}e{'+' if e > 0 else '-'}{abs(e)}"
-        return r
-    if isinstance(v, str): return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list): return "[" + ",".join(jcs(x) for x in v) + "]"
-    if isinstance(v, dict):
-        items = sorted(v.items(), key=lambda kv: kv[0].encode("utf-16-be"))
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + jcs(x) for k, x in items) + "}"
-    raise TypeError(type(v))
+# RFC 8785 canonical JSON: the Python client's standard-library implementation (its tx module
+# alone, which needs nothing beyond the standard library)
+_spec = importlib.util.spec_from_file_location(
+    "auditchain_tx", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python", "auditchain", "tx.py"))
+_tx = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_tx)
+jcs = _tx.canonical_json
 
 vec = json.load(open("docs/signing-vectors.json"))["vectors"]
 for i, t in enumerate(vec):
