@@ -196,9 +196,13 @@ pub(crate) struct DemoArgs {
     /// Validators in the local cluster.
     #[arg(long, default_value_t = 3)]
     validators: usize,
-    /// Ingest this syslog file instead of the bundled loghub OpenSSH sample.
-    #[arg(long)]
-    file: Option<PathBuf>,
+    /// Ingest this file instead of the bundled loghub OpenSSH sample (repeatable), e.g. the
+    /// four loghub samples with `--format loghub-csv` for the 8,000-line replay benchmark.
+    #[arg(long = "file")]
+    files: Vec<PathBuf>,
+    /// Format of the `--file`s.
+    #[arg(long, value_enum, default_value = "syslog")]
+    format: crate::ingest::Format,
     /// Leave the cluster running after the demo (Ctrl-C stops it) and print its RPC URLs.
     #[arg(long)]
     keep: bool,
@@ -451,7 +455,8 @@ impl Cli {
             Command::Demo(a) => {
                 demo::run(demo::DemoOptions {
                     validators: a.validators,
-                    file: a.file,
+                    files: a.files,
+                    format: a.format,
                     keep: a.keep,
                 })
                 .await?

@@ -30,8 +30,10 @@ pub const SAMPLE: &str = include_str!("../../examples/loghub/OpenSSH_2k.log");
 pub struct DemoOptions {
     /// Validators in the cluster (1–16).
     pub validators: usize,
-    /// A syslog file to ingest instead of the bundled sample.
-    pub file: Option<PathBuf>,
+    /// Files to ingest instead of the bundled sample (empty: the sample).
+    pub files: Vec<PathBuf>,
+    /// Their format.
+    pub format: Format,
     /// Leave the cluster running (until Ctrl-C) and print its RPC URLs.
     pub keep: bool,
 }
@@ -77,7 +79,7 @@ pub async fn run(o: DemoOptions) -> anyhow::Result<()> {
     for (i, n) in nodes.iter().enumerate() {
         println!("  node {i}: {}", n.rpc_url());
     }
-    let result = drive(dir.path(), &nodes, &genesis, &writer, o.file.as_deref()).await;
+    let result = drive(dir.path(), &nodes, &genesis, &writer, &o).await;
     if result.is_ok() && o.keep {
         println!(
             "--keep: the cluster keeps running; writer key {}, genesis {}; Ctrl-C stops it",
@@ -149,33 +151,25 @@ async fn drive(
     nodes: &[Node],
     genesis: &Genesis,
     writer: &SecretKey,
-    file: Option<&Path>,
+    o: &DemoOptions,
 ) -> anyhow::Result<()> {
-    let input = match file {
-        Some(f) => f.to_path_buf(),
-        None => {
-            let p = dir.join("OpenSSH_2k.log");
-            std::fs::write(&p, SAMPLE)?;
-            p
-        }
+    let (files, format) = if o.files.is_empty() {
+        let p = dir.join("OpenSSH_2k.log");
+        std::fs::write(&p, SAMPLE)?;
+        (vec![p], Format::Syslog)
+    } else {
+        (o.files.clone(), o.format)
     };
     println!("measuring this machine's batched signature verification rate…");
     let sig = tokio::task::spawn_blocking(|| crate::bench::measure_sig_rates(8192)).await?;
-    println!(
-        "ingesting {} (loghub OpenSSH sample, real sshd log) into node 0…",
-        input.display()
-    );
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    println!("ingesting {} into node 0…", names.join(", "));
     use std::io::IsTerminal;
     let sidecar = dir.join("sidecar.jsonl");
     let s = crate::ingest::ingest(IngestOptions {
         sidecar: sidecar.clone(),
         progress: std::io::stderr().is_terminal(),
-        ..IngestOptions::new(
-            &nodes[0].rpc_url(),
-            writer.clone(),
-            Format::Syslog,
-            vec![input],
-        )
+        ..IngestOptions::new(&nodes[0].rpc_url(), writer.clone(), format, files)
     })
     .await?;
     s.print();

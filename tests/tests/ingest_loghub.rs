@@ -295,3 +295,82 @@ async fn garbage_lines_unreachable_node_and_tampered_sidecar_are_reported() {
         r.discrepancies[0]
     );
 }
+
+fn submitted_in(sidecar: &Path) -> usize {
+    std::fs::read_to_string(sidecar)
+        .map(|t| t.lines().filter(|l| l.contains("\"submitted\"")).count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follow_reads_appended_lines_waits_for_partial_ones_and_survives_rotation() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let chain = TestChain::start(1, |_| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("auth.log");
+    let sidecar = tmp.path().join("sidecar.jsonl");
+    let text = std::fs::read_to_string(loghub("OpenSSH_2k.log")).expect("log");
+    let lines: Vec<&str> = text.lines().take(20).collect();
+    let append = |s: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open");
+        f.write_all(s.as_bytes()).expect("append");
+    };
+    append(&(lines[..10].join("\n") + "\n"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(ingest(IngestOptions {
+        sidecar: sidecar.clone(),
+        follow: true,
+        stop: Arc::clone(&stop),
+        ..IngestOptions::new(
+            &chain.node().rpc_url(),
+            chain.writers[0].clone(),
+            Format::Syslog,
+            vec![log.clone()],
+        )
+    }));
+    let sc = sidecar.clone();
+    let until = |n: usize| {
+        let sc = sc.clone();
+        async move {
+            auditchain_tests::wait_until(&format!("{n} lines submitted"), 30, async || {
+                submitted_in(&sc) >= n
+            })
+            .await
+        }
+    };
+    until(10).await;
+    // appended lines, then half a line: the half waits for its end
+    append(&(lines[10..15].join("\n") + "\n"));
+    let (head, tail) = lines[15].split_at(20);
+    append(head);
+    until(15).await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(submitted_in(&sidecar), 15, "a partial line is not read");
+    append(&format!("{tail}\n"));
+    until(16).await;
+    // rotation: the file is renamed away and a new one appears
+    std::fs::rename(&log, tmp.path().join("auth.log.1")).expect("rotate");
+    append(&(lines[16..].join("\n") + "\n"));
+    until(20).await;
+    stop.store(true, Ordering::Relaxed);
+    let s = tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("ingest stops")
+        .expect("task")
+        .expect("ingest");
+    assert_eq!(s.finalized, 20, "{s:?}");
+    assert!(s.is_clean(), "{s:?}");
+    let recs = read_sidecar(&sidecar);
+    assert_eq!(recs[15].line, lines[15], "the partial line was read whole");
+    assert_eq!(
+        recs[16].line_no, 1,
+        "the new file is read from its first line"
+    );
+}

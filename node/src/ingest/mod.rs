@@ -292,7 +292,24 @@ pub async fn ingest(opts: IngestOptions) -> anyhow::Result<IngestSummary> {
     let mut gave_up = false;
 
     loop {
-        let batch = next_batch(&mut lines, opts.batch).await;
+        // settle finished submissions while waiting for input (with --follow input may pause
+        // for a long time); both awaits are cancel-safe
+        let first = tokio::select! {
+            r = inflight.join_next(), if !inflight.is_empty() => {
+                if let Some(r) = r {
+                    gave_up |= settle(r.context("submitter")?, &mut sum, &mut sidecar, &track, &bar)?;
+                }
+                if gave_up {
+                    opts.stop.store(true, Ordering::Relaxed);
+                }
+                continue;
+            }
+            l = lines.recv() => l,
+        };
+        let batch = match first {
+            Some(l) => Some(fill_batch(&mut lines, l, opts.batch).await),
+            None => None,
+        };
         let done = batch.is_none();
         let mut to_sign = Vec::new();
         for l in batch.unwrap_or_default() {
@@ -558,10 +575,8 @@ async fn submit(c: &HttpClient, batch: &[Pending], retry: Duration) -> Vec<Resul
         .collect()
 }
 
-/// Waits for up to `max` lines: at least one (`None` when every reader is done), then whatever
-/// else arrives within 50 ms.
-async fn next_batch(rx: &mut mpsc::Receiver<Line>, max: usize) -> Option<Vec<Line>> {
-    let first = rx.recv().await?;
+/// `first` and whatever else arrives within 50 ms, up to `max` lines.
+async fn fill_batch(rx: &mut mpsc::Receiver<Line>, first: Line, max: usize) -> Vec<Line> {
     let mut v = vec![first];
     let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
     while v.len() < max {
@@ -570,7 +585,7 @@ async fn next_batch(rx: &mut mpsc::Receiver<Line>, max: usize) -> Option<Vec<Lin
             Ok(None) | Err(_) => break,
         }
     }
-    Some(v)
+    v
 }
 
 /// The data hash of `ev`, after checking it against the chain's size limits.
