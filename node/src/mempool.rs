@@ -2,7 +2,10 @@
 //!
 //! Bounded by count (`mempool_max_txs`), bytes (`mempool_max_bytes`) and per signer
 //! (`mempool_max_per_signer`, also the nonce window). Admission is explicit: every rejection
-//! is an [`AdmitError`], never a silent drop. Signatures are checked before admission (in
+//! is an [`AdmitError`], never a silent drop. When full, a transaction displaces its own
+//! signer's pending transactions with higher nonces (highest first) if that makes room —
+//! they cannot commit before it — so future nonces can never lock out the ones that close a
+//! gap (docs/rpc.md). Signatures are checked before admission (in
 //! batches, by the RPC backend); the mempool checks chain state: signer role, nonce, duplicates.
 //!
 //! Invariants: each signer has at most one transaction per nonce, every pending nonce is ≥ the
@@ -158,26 +161,56 @@ impl Mempool {
                 other: *other,
             });
         }
-        let pending = mine.map_or(0, BTreeMap::len);
-        if pending >= self.limits.mempool_max_per_signer as usize {
-            return Err(AdmitError::Full(format!(
-                "signer {signer} has {pending} pending transactions (limit {})",
-                self.limits.mempool_max_per_signer
-            )));
-        }
-        if self.entries.len() >= self.limits.mempool_max_txs as usize {
-            return Err(AdmitError::Full(format!(
-                "{} transactions pending (limit {})",
-                self.entries.len(),
-                self.limits.mempool_max_txs
-            )));
-        }
+        // When full, the signer's own pending transactions with higher nonces make room
+        // (highest first): they cannot commit before this one anyway, and otherwise a mempool
+        // filled with a signer's future nonces could never take the nonces that close the gap.
+        // Decided first, removed only if admission then succeeds.
         let size = tx.size_bytes();
-        if (self.bytes + size) as u64 > self.limits.mempool_max_bytes {
-            return Err(AdmitError::Full(format!(
-                "{} bytes pending (limit {})",
-                self.bytes, self.limits.mempool_max_bytes
-            )));
+        let (mut count, mut mine_count, mut bytes) = (
+            self.entries.len(),
+            mine.map_or(0, BTreeMap::len),
+            self.bytes,
+        );
+        let mut victims = Vec::new();
+        let mut later = mine
+            .map(|m| {
+                m.range(nonce + 1..)
+                    .rev()
+                    .map(|(_, id)| *id)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter();
+        loop {
+            let full = if mine_count >= self.limits.mempool_max_per_signer as usize {
+                Some(format!(
+                    "signer {signer} has {mine_count} pending transactions (limit {})",
+                    self.limits.mempool_max_per_signer
+                ))
+            } else if count >= self.limits.mempool_max_txs as usize {
+                Some(format!(
+                    "{count} transactions pending (limit {})",
+                    self.limits.mempool_max_txs
+                ))
+            } else if (bytes + size) as u64 > self.limits.mempool_max_bytes {
+                Some(format!(
+                    "{bytes} bytes pending (limit {})",
+                    self.limits.mempool_max_bytes
+                ))
+            } else {
+                None
+            };
+            let Some(reason) = full else { break };
+            let Some(victim) = later.next() else {
+                return Err(AdmitError::Full(reason));
+            };
+            count -= 1;
+            mine_count -= 1;
+            bytes -= self.entries.get(&victim).map_or(0, |e| e.size);
+            victims.push(victim);
+        }
+        for v in &victims {
+            self.remove(v);
         }
         let arrival = self.next_arrival;
         self.next_arrival += 1;
@@ -395,6 +428,42 @@ mod tests {
             m.admit(t, i, 0, || false),
             Err(AdmitError::Full(_))
         ));
+    }
+
+    #[test]
+    fn when_full_a_lower_nonce_displaces_the_signers_highest_nonces_only() {
+        let (a, b) = (
+            SecretKey::from_seed(&[1; 32]),
+            SecretKey::from_seed(&[2; 32]),
+        );
+        // a pool of 3 filled with a's future nonces 5, 6, 7: nonce 0 could never get in
+        let mut m = Mempool::new(limits(100, 3));
+        let ids: Vec<Hash> = (5..8)
+            .map(|n| {
+                let (i, t) = tx(&a, n);
+                m.admit(t, i, 0, || false).unwrap();
+                i
+            })
+            .collect();
+        let (i0, t0) = tx(&a, 0);
+        m.admit(t0, i0, 0, || false).unwrap();
+        assert!(m.get(&i0).is_some());
+        assert!(m.get(&ids[2]).is_none(), "nonce 7 made room");
+        assert!(m.get(&ids[0]).is_some() && m.get(&ids[1]).is_some());
+        assert_eq!(m.len(), 3);
+        // another signer displaces nothing of a's, and a higher nonce of a displaces nothing
+        let (ib, tb) = tx(&b, 0);
+        assert!(matches!(
+            m.admit(tb, ib, 0, || false),
+            Err(AdmitError::Full(_))
+        ));
+        let (i9, t9) = tx(&a, 9);
+        assert!(matches!(
+            m.admit(t9, i9, 0, || false),
+            Err(AdmitError::Full(_))
+        ));
+        assert_eq!(m.len(), 3, "a refused admission changes nothing");
+        assert!(m.get(&ids[1]).is_some());
     }
 
     #[test]

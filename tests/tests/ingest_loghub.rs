@@ -374,3 +374,36 @@ async fn follow_reads_appended_lines_waits_for_partial_ones_and_survives_rotatio
         "the new file is read from its first line"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_mempool_is_waited_out_not_reported_as_rejection() {
+    auditchain_tests::init_logs();
+    // a mempool of 150 transactions against batches of 500: most of every batch is refused
+    // with 1010 at first and must be retried until blocks make room
+    let chain = TestChain::start(1, |g| {
+        g.limits.mempool_max_txs = 150;
+        g.limits.max_block_txs = 100;
+    })
+    .await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = ingest(IngestOptions {
+        sidecar: tmp.path().join("sidecar.jsonl"),
+        ..IngestOptions::new(
+            &chain.node().rpc_url(),
+            chain.writers[0].clone(),
+            Format::Syslog,
+            vec![loghub("OpenSSH_2k.log")],
+        )
+    })
+    .await
+    .expect("ingest");
+    assert_eq!(s.finalized, 2_000, "{s:?}");
+    assert!(s.rejected.is_empty(), "{:?}", s.rejected);
+    assert!(s.is_clean());
+    let head = chain.client.get_head().await.expect("head");
+    assert!(
+        head.height >= 20,
+        "at most 100 events per block: {}",
+        head.height
+    );
+}

@@ -202,6 +202,8 @@ struct Line {
 struct Pending {
     record: Record,
     tx: TxParam,
+    /// When it was signed (finality latency counts from here).
+    signed_at: Instant,
 }
 
 /// A batch and its per-event submission outcomes.
@@ -220,12 +222,60 @@ struct Unsigned {
 /// Shared between the driver and the finality tracker.
 #[derive(Default)]
 struct Track {
-    /// Submitted, not yet seen final: id → (first submission, last submission, tx).
-    outstanding: HashMap<Hash, (Instant, Instant, TxParam)>,
+    /// Submitted, not yet seen final: id → (first submission, nonce, tx).
+    outstanding: HashMap<Hash, (Instant, u64, TxParam)>,
     finality_ms: Vec<u64>,
     finalized: u64,
     heights: Option<(u64, u64)>,
     last_final_at: Option<Instant>,
+    /// Ids seen in final blocks that were not (yet) outstanding, with the height and when:
+    /// a batch is recorded when its submission call returns, which can be after its first
+    /// events are final (retries under back-pressure). Bounded to the most recent
+    /// [`RECENT_FINAL`] ids.
+    recent_final: HashMap<Hash, (u64, Instant)>,
+    recent_order: std::collections::VecDeque<Hash>,
+}
+
+/// How many final ids not yet claimed by a returned submission the tracker remembers.
+const RECENT_FINAL: usize = 200_000;
+
+impl Track {
+    /// Records that `id` is final at `height` (seen at `at`), whether or not it is
+    /// outstanding yet.
+    fn finalized(&mut self, id: Hash, height: u64, at: Instant) {
+        match self.outstanding.remove(&id) {
+            Some((first, _, _)) => self.count_final(first, height, at),
+            None => {
+                if self.recent_final.insert(id, (height, at)).is_none() {
+                    self.recent_order.push_back(id);
+                    if self.recent_order.len() > RECENT_FINAL
+                        && let Some(old) = self.recent_order.pop_front()
+                    {
+                        self.recent_final.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    fn count_final(&mut self, first: Instant, height: u64, at: Instant) {
+        self.finality_ms
+            .push(at.saturating_duration_since(first).as_millis() as u64);
+        self.finalized += 1;
+        self.heights = Some(self.heights.map_or((height, height), |(a, _)| (a, height)));
+        self.last_final_at = Some(self.last_final_at.map_or(at, |l| l.max(at)));
+    }
+
+    /// Records an admitted event: final already (seen before its call returned), or
+    /// outstanding.
+    fn admitted(&mut self, id: Hash, signed_at: Instant, nonce: u64, tx: TxParam) {
+        match self.recent_final.remove(&id) {
+            Some((height, at)) => self.count_final(signed_at, height, at),
+            None => {
+                self.outstanding.insert(id, (signed_at, nonce, tx));
+            }
+        }
+    }
 }
 
 /// Runs an ingest. Errors: unreadable files, an unreachable node at the start, a key without
@@ -290,6 +340,8 @@ pub async fn ingest(opts: IngestOptions) -> anyhow::Result<IngestSummary> {
     let mut inflight: JoinSet<Submitted> = JoinSet::new();
     let retry = Duration::from_secs(opts.retry_secs);
     let mut gave_up = false;
+    let lane = Arc::new(Lane::default());
+    let mut batch_seq = 0u64;
 
     loop {
         // settle finished submissions while waiting for input (with --follow input may pause
@@ -371,8 +423,12 @@ pub async fn ingest(opts: IngestOptions) -> anyhow::Result<IngestSummary> {
                 sum.not_submitted += signed.len() as u64;
             } else {
                 let c = c.clone();
+                let lane = Arc::clone(&lane);
+                let seq = batch_seq;
+                batch_seq += 1;
+                lane.open(seq);
                 inflight.spawn(async move {
-                    let outcome = submit(&c, &signed, retry).await;
+                    let outcome = submit(&c, &signed, retry, &lane, seq).await;
                     (signed, outcome)
                 });
             }
@@ -478,7 +534,6 @@ fn settle(
     bar: &ProgressBar,
 ) -> anyhow::Result<bool> {
     let mut unreachable = false;
-    let now = Instant::now();
     for (p, r) in batch.into_iter().zip(outcome) {
         match r {
             Ok(()) => {
@@ -487,11 +542,12 @@ fn settle(
                     .entry(p.record.event_type.clone().unwrap_or_default())
                     .or_default() += 1;
                 let id = p.record.tx_id.context("signed record has an id")?;
-                track
-                    .lock()
-                    .expect("track lock")
-                    .outstanding
-                    .insert(id, (now, now, p.tx));
+                track.lock().expect("track lock").admitted(
+                    id,
+                    p.signed_at,
+                    p.record.nonce.unwrap_or(0),
+                    p.tx,
+                );
                 sidecar.write(&p.record)?;
             }
             Err(why) if why.starts_with(UNREACHABLE) => {
@@ -514,15 +570,68 @@ fn settle(
 
 const UNREACHABLE: &str = "node unreachable";
 
-/// Submits `batch`, retrying transport errors and "mempool full" with backoff (100 ms doubling
-/// to 2 s) for up to `retry`. One result per event: `Ok` = admitted (or already known).
-async fn submit(c: &HttpClient, batch: &[Pending], retry: Duration) -> Vec<Result<(), String>> {
+/// Keeps submissions in nonce order under back-pressure. Batches are numbered in nonce order;
+/// while any batch is being refused with "mempool full", only the lowest unfinished batch may
+/// send, so the mempool fills with the nonces that can commit next instead of later ones that
+/// would have to wait behind a gap (and be displaced by the node when the gap closes).
+#[derive(Default)]
+struct Lane {
+    state: Mutex<LaneState>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    unfinished: std::collections::BTreeSet<u64>,
+    congested: std::collections::BTreeSet<u64>,
+}
+
+impl Lane {
+    fn open(&self, seq: u64) {
+        self.state.lock().expect("lane").unfinished.insert(seq);
+    }
+
+    fn may_send(&self, seq: u64) -> bool {
+        let s = self.state.lock().expect("lane");
+        s.congested.is_empty() || s.unfinished.first() == Some(&seq)
+    }
+
+    fn congested(&self, seq: u64, yes: bool) {
+        let mut s = self.state.lock().expect("lane");
+        if yes {
+            s.congested.insert(seq);
+        } else {
+            s.congested.remove(&seq);
+        }
+    }
+
+    fn close(&self, seq: u64) {
+        let mut s = self.state.lock().expect("lane");
+        s.unfinished.remove(&seq);
+        s.congested.remove(&seq);
+    }
+}
+
+/// Submits batch `seq`, retrying transport errors and "mempool full" with backoff (100 ms
+/// doubling to 2 s) until `retry` passes without progress. One result per event: `Ok` =
+/// admitted (or already known).
+async fn submit(
+    c: &HttpClient,
+    batch: &[Pending],
+    retry: Duration,
+    lane: &Lane,
+    seq: u64,
+) -> Vec<Result<(), String>> {
     let mut results: Vec<Option<Result<(), String>>> = vec![None; batch.len()];
     let mut todo: Vec<usize> = (0..batch.len()).collect();
-    let start = Instant::now();
+    let mut progress_at = Instant::now();
     let mut backoff = Duration::from_millis(100);
     let mut last_err = String::new();
     while !todo.is_empty() {
+        while !lane.may_send(seq) {
+            // waiting for earlier batches is not a lack of progress
+            progress_at = Instant::now();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         match c
             .submit_batch(todo.iter().map(|&i| batch[i].tx.clone()).collect())
             .await
@@ -543,15 +652,26 @@ async fn submit(c: &HttpClient, batch: &[Pending], retry: Duration) -> Vec<Resul
                 }
                 if again.len() < todo.len() {
                     backoff = Duration::from_millis(100);
+                    progress_at = Instant::now();
                 }
-                todo = again;
+                lane.congested(seq, !again.is_empty());
+                // a retry resends the whole batch but its refused events: to make room, the
+                // node may have displaced events of this batch it had admitted (higher nonces
+                // than the ones it refused); already pending ones are answered "duplicate"
+                todo = if again.is_empty() {
+                    again
+                } else {
+                    (0..batch.len())
+                        .filter(|&i| !matches!(results[i], Some(Err(_))))
+                        .collect()
+                };
             }
             Err(e) => last_err = format!("{UNREACHABLE}: {e}"),
         }
         if todo.is_empty() {
             break;
         }
-        if start.elapsed() >= retry {
+        if progress_at.elapsed() >= retry {
             let why = if last_err.starts_with(UNREACHABLE) {
                 last_err.clone()
             } else {
@@ -569,6 +689,7 @@ async fn submit(c: &HttpClient, batch: &[Pending], retry: Duration) -> Vec<Resul
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
+    lane.close(seq);
     results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("no outcome".into())))
@@ -647,17 +768,23 @@ fn sign_event(
             error: None,
         },
         tx: TxParam::from(&tx),
+        signed_at: Instant::now(),
     })
 }
 
 /// Walks finalized blocks from `from + 1`, ticking off outstanding ids, every 50 ms until
-/// `stop`; resubmits events outstanding for over 10 s (a node that restarted lost its mempool).
+/// `stop`. When none of our events became final for a second while some are outstanding, it
+/// resubmits the lowest-nonce outstanding ones (up to one batch call per second): a node that
+/// restarted lost its mempool, and a node whose mempool was full may have displaced admitted
+/// events with higher nonces (the mempool rule) — either way the chain waits for the lowest
+/// missing nonce, and resubmitting an event the node still holds is answered "duplicate".
 async fn track_finality(
     c: HttpClient,
     track: Arc<Mutex<Track>>,
     mut scanned: u64,
     stop: Arc<AtomicBool>,
 ) {
+    let started = Instant::now();
     let mut last_resubmit = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if let Ok(f) = c.get_finalized().await {
@@ -673,42 +800,47 @@ async fn track_finality(
                 let mut t = track.lock().expect("track lock");
                 for b in &blocks {
                     for id in &b.tx_ids {
-                        if let Some((first, _, _)) = t.outstanding.remove(id) {
-                            t.finality_ms
-                                .push(now.duration_since(first).as_millis() as u64);
-                            t.finalized += 1;
-                            let h = b.header.height;
-                            t.heights = Some(t.heights.map_or((h, h), |(a, _)| (a, h)));
-                            t.last_final_at = Some(now);
-                        }
+                        t.finalized(*id, b.header.height, now);
                     }
                     scanned = b.header.height;
                 }
             }
         }
-        if last_resubmit.elapsed() > Duration::from_secs(2) {
+        let stalled = {
+            let t = track.lock().expect("track lock");
+            let since = t.last_final_at.unwrap_or(started).elapsed();
+            !t.outstanding.is_empty() && since > Duration::from_secs(1)
+        };
+        if stalled && last_resubmit.elapsed() > Duration::from_secs(1) {
             last_resubmit = Instant::now();
-            let stale: Vec<TxParam> = {
-                let mut t = track.lock().expect("track lock");
-                let now = Instant::now();
-                t.outstanding
-                    .values_mut()
-                    .filter(|(_, last, _)| now.duration_since(*last) > Duration::from_secs(10))
-                    .take(auditchain_rpc::types::MAX_SUBMIT_BATCH)
-                    .map(|(_, last, tx)| {
-                        *last = now;
-                        tx.clone()
-                    })
+            let lowest: Vec<TxParam> = {
+                let t = track.lock().expect("track lock");
+                let mut v: Vec<(u64, &TxParam)> =
+                    t.outstanding.values().map(|(_, n, tx)| (*n, tx)).collect();
+                v.sort_unstable_by_key(|(n, _)| *n);
+                v.into_iter()
+                    .take(RESUBMIT_BATCH)
+                    .map(|(_, tx)| tx.clone())
                     .collect()
             };
-            if !stale.is_empty() {
-                tracing::info!(count = stale.len(), "resubmitting events not yet final");
-                let _ = c.submit_batch(stale).await;
+            tracing::info!(
+                count = lowest.len(),
+                "no progress for 1 s: resubmitting the lowest nonces"
+            );
+            if let Ok(outs) = c.submit_batch(lowest).await {
+                let mut why: BTreeMap<i32, u64> = BTreeMap::new();
+                for e in outs.into_iter().filter_map(|o| o.error) {
+                    *why.entry(e.code).or_default() += 1;
+                }
+                tracing::debug!(?why, "resubmission refusals by code");
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Most events resubmitted per second while finality is stalled.
+const RESUBMIT_BATCH: usize = 1_000;
 
 /// Reads `path` line by line on its own thread, parsing each; with `follow`, waits for more at
 /// the end and reopens the file when it is replaced or truncated (`tail -F`), until `stop`.
