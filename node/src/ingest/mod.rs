@@ -681,7 +681,11 @@ async fn submit(
                 )
             };
             for &i in &todo {
-                results[i] = Some(Err(why.clone()));
+                // an event the node admitted once stays tracked (the finality tracker
+                // resubmits it if it was displaced); the others were never accepted
+                if !matches!(results[i], Some(Ok(()))) {
+                    results[i] = Some(Err(why.clone()));
+                }
             }
             break;
         }
