@@ -353,8 +353,10 @@ struct VerifyChainArgs {
     genesis: Option<PathBuf>,
 }
 
-/// Signs a `record_event` for `key` with `nonce` on chain `chain_id`.
-/// Errors: invalid fields (see `TxBody::validate`).
+/// Signs a `record_event` for `key` with `nonce` on chain `chain_id`. `data_hash` is the
+/// SHA-256 of the canonical `data` when only `data` is given; a given `data_hash` is used as
+/// is (hash-only, or already computed by the caller; signing checks it matches `data`).
+/// Errors: neither given, or invalid fields (see `TxBody::validate`).
 pub fn sign_record(
     chain_id: Hash,
     key: &SecretKey,
@@ -362,11 +364,11 @@ pub fn sign_record(
     event_type: &str,
     entity: &str,
     data: Option<serde_json::Value>,
-    hash_only: Option<Hash>,
+    known_hash: Option<Hash>,
 ) -> anyhow::Result<Transaction> {
-    let data_hash = match (&data, hash_only) {
-        (Some(d), _) => data_hash(d)?,
-        (None, Some(h)) => h,
+    let data_hash = match (&data, known_hash) {
+        (_, Some(h)) => h,
+        (Some(d), None) => data_hash(d)?,
         (None, None) => bail!("give --data or --data-hash"),
     };
     Ok(Transaction::sign(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use auditchain_genesis::Genesis;
 use auditchain_primitives::SecretKey;
-use auditchain_rpc::types::{EventView, TrailQuery};
+use auditchain_rpc::types::TrailQuery;
 use auditchain_rpc::{AuditChainApiClient, HttpClient, RpcConfig};
 
 use crate::chain::now_ms;
@@ -207,20 +207,6 @@ async fn drive(
     receipt(dir, &clients[last], genesis, &sidecar).await
 }
 
-/// Every event of a trail query, following the cursor.
-async fn full_trail(c: &HttpClient, mut q: TrailQuery) -> anyhow::Result<Vec<EventView>> {
-    let mut out = Vec::new();
-    q.limit = Some(1000);
-    loop {
-        let page = c.get_trail(q.clone()).await?;
-        out.extend(page.events);
-        match page.next_cursor {
-            Some(cur) => q.cursor = Some(cur),
-            None => return Ok(out),
-        }
-    }
-}
-
 async fn summarize(clients: &[HttpClient]) -> anyhow::Result<()> {
     let stats = clients[0].get_stats().await?;
     let fin = clients[0].get_finalized().await?;
@@ -238,7 +224,7 @@ async fn summarize(clients: &[HttpClient]) -> anyhow::Result<()> {
     for (t, n) in types.iter().take(8) {
         println!("  {t:<28} {n}");
     }
-    let failures = full_trail(
+    let failures = auditchain_rpc::full_trail(
         &clients[0],
         TrailQuery {
             event_type: Some("ssh_auth_failure".into()),
@@ -272,9 +258,9 @@ async fn summarize(clients: &[HttpClient]) -> anyhow::Result<()> {
             entity: Some(entity.clone()),
             ..TrailQuery::default()
         };
-        let reference = full_trail(&clients[0], q.clone()).await?;
+        let reference = auditchain_rpc::full_trail(&clients[0], q.clone()).await?;
         for (i, c) in clients.iter().enumerate().skip(1) {
-            if full_trail(c, q.clone()).await? != reference {
+            if auditchain_rpc::full_trail(c, q.clone()).await? != reference {
                 bail!("node {i} serves a different trail for {entity}");
             }
         }

@@ -2,48 +2,9 @@
 //! submit reports committed, restart on the same data dir, the event is there and its receipt
 //! verifies offline; plus CLI bad input. Every child is killed when its guard drops.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 mod common;
 
-use common::{BIN, fails, ok, stdout_lines};
-
-/// Kills the child (SIGKILL) on drop so no test leaves a process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `auditchain dev --dir DIR` on a free loopback port; returns the guard and the lines
-/// it printed up to the chain id (rpc URL, writer key, genesis, …).
-fn start_dev(dir: &Path) -> (Guard, String) {
-    let mut child = Command::new(BIN)
-        .args(["dev", "--rpc-addr", "127.0.0.1:0", "--dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn dev");
-    let rx = stdout_lines(&mut child);
-    let guard = Guard(child);
-    let mut rpc = None;
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
-        if let Some(u) = line.strip_prefix("rpc: ") {
-            rpc = Some(u.to_string());
-        }
-        if line.starts_with("chain id: ") {
-            break;
-        }
-    }
-    (guard, rpc.expect("dev printed its RPC URL within 30 s"))
-}
+use common::{fails, ok, start_dev};
 
 #[test]
 fn dev_submit_kill9_restart_and_verify() {
@@ -53,7 +14,7 @@ fn dev_submit_kill9_restart_and_verify() {
     let key = format!("{dirs}/writer.key");
     let genesis = format!("{dirs}/genesis.json");
 
-    let (mut node, rpc) = start_dev(&dir);
+    let (mut node, rpc) = start_dev(&dir, "127.0.0.1:0");
     let out = ok(&[
         "event",
         "submit",
@@ -78,7 +39,7 @@ fn dev_submit_kill9_restart_and_verify() {
     assert!(height >= 1);
 
     // restart on the same data dir: the event is there
-    let (_node, rpc) = start_dev(&dir);
+    let (_node, rpc) = start_dev(&dir, "127.0.0.1:0");
     let got = ok(&["event", "get", "--rpc", &rpc, &id]);
     let got: serde_json::Value = serde_json::from_str(&got).expect("json");
     assert_eq!(got["status"], "committed");

@@ -3,22 +3,12 @@
 //! then finds nothing wrong. Every child is killed when its guard drops.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, ok, stdout_lines};
-
-/// Kills the child (SIGKILL) on drop so no test leaves a process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{BIN, ok, start_dev, wait_exit};
 
 fn loghub(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,29 +32,6 @@ fn demo_runs_end_to_end_on_the_bundled_sample() {
     }
 }
 
-/// Starts `auditchain dev --dir DIR` on `addr`; waits until it prints its chain id.
-fn start_dev(dir: &Path, addr: &str) -> Guard {
-    let mut child = Command::new(BIN)
-        .args(["dev", "--rpc-addr", addr, "--dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn dev");
-    let rx = stdout_lines(&mut child);
-    let guard = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(l) = rx.recv_timeout(Duration::from_secs(1))
-            && l.starts_with("chain id: ")
-        {
-            return guard;
-        }
-    }
-    panic!("dev did not start within 30 s");
-}
-
 fn submitted_in(sidecar: &Path) -> usize {
     std::fs::read_to_string(sidecar)
         .map(|t| t.lines().filter(|l| l.contains("\"submitted\"")).count())
@@ -81,7 +48,7 @@ fn ingest_survives_its_node_killed_and_restarted_mid_run() {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let rpc = format!("http://{addr}");
-    let node = start_dev(&dir, &addr);
+    let (node, _) = start_dev(&dir, &addr);
     let sidecar = tmp.path().join("sidecar.jsonl");
     let key = dir.join("writer.key");
     let mut ingest = Command::new(BIN)
@@ -110,18 +77,11 @@ fn ingest_survives_its_node_killed_and_restarted_mid_run() {
     let at_kill = submitted_in(&sidecar);
     assert!(at_kill < 8_000, "the kill came after the whole input");
     std::thread::sleep(Duration::from_millis(1_500));
-    let _node = start_dev(&dir, &addr);
+    let (_node, _) = start_dev(&dir, &addr);
 
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let status = loop {
-        if let Some(s) = ingest.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = ingest.kill();
-            panic!("ingest did not finish within 240 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let Some(status) = wait_exit(&mut ingest, Duration::from_secs(240)) else {
+        let _ = ingest.kill();
+        panic!("ingest did not finish within 240 s");
     };
     let mut out = String::new();
     std::io::Read::read_to_string(&mut ingest.stdout.take().expect("stdout"), &mut out)

@@ -3,11 +3,11 @@
 //! verifies offline; SIGTERM stops the testnet and every node process is gone.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::{BIN, ok, stdout_lines};
+use common::{BIN, ok, stdout_lines, wait_exit};
 
 fn alive(pid: u32) -> bool {
     Command::new("kill")
@@ -113,21 +113,14 @@ fn testnet_init_run_submit_read_elsewhere_and_stop_cleanly() {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(30)) else {
+        let _ = child.kill();
+        for p in &pids {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            for p in &pids {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &p.to_string()])
-                    .status();
-            }
-            panic!("testnet run did not stop within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        panic!("testnet run did not stop within 30 s");
     };
     assert!(status.success(), "testnet run exit status {status}");
     for p in pids {

@@ -51,3 +51,23 @@ pub async fn ws_client(url: &str) -> Result<WsClient, jsonrpsee::core::client::E
         .build(url)
         .await
 }
+
+/// Every event matching `query` (its `cursor` and `limit` are replaced), in chain order:
+/// `audit_getTrail` pages of 1,000 followed to the end of the trail. Errors: the first failed
+/// call.
+pub async fn full_trail(
+    client: &HttpClient,
+    mut query: types::TrailQuery,
+) -> Result<Vec<types::EventView>, ClientError> {
+    query.cursor = None;
+    query.limit = Some(1000);
+    let mut out = Vec::new();
+    loop {
+        let page = client.get_trail(query.clone()).await?;
+        out.extend(page.events);
+        match page.next_cursor {
+            Some(cur) => query.cursor = Some(cur),
+            None => return Ok(out),
+        }
+    }
+}

@@ -315,35 +315,29 @@ fn respond(status: u16, content_type: &'static str, body: String) -> HttpRespons
 
 const JSON: &str = "application/json";
 
+/// `v` as JSON, 200 when `ok`, else 503.
+fn json(ok: bool, v: &impl Serialize) -> HttpResponse {
+    let body = serde_json::to_string(v).unwrap_or_default();
+    respond(if ok { 200 } else { 503 }, JSON, body)
+}
+
+/// 503 with `{"error": …}`.
+fn unavailable(e: &crate::RpcError) -> HttpResponse {
+    json(false, &serde_json::json!({"error": e.to_string()}))
+}
+
 async fn serve<B: Backend>(path: &str, b: &B, rpc: &RpcMetrics) -> HttpResponse {
-    let health = b.health();
     match path {
-        "/health" => match health {
-            Ok(h) => respond(
-                if h.healthy { 200 } else { 503 },
-                JSON,
-                serde_json::to_string(&h).unwrap_or_default(),
-            ),
-            Err(e) => respond(
-                503,
-                JSON,
-                serde_json::json!({"error": e.to_string()}).to_string(),
-            ),
+        "/health" => match b.health() {
+            Ok(h) => json(h.healthy, &h),
+            Err(e) => unavailable(&e),
         },
         "/ready" => match b.node_metrics().await {
             Ok(m) => {
-                let r = m.ready(health.is_ok_and(|h| h.healthy));
-                respond(
-                    if r.ready { 200 } else { 503 },
-                    JSON,
-                    serde_json::to_string(&r).unwrap_or_default(),
-                )
+                let r = m.ready(b.health().is_ok_and(|h| h.healthy));
+                json(r.ready, &r)
             }
-            Err(e) => respond(
-                503,
-                JSON,
-                serde_json::json!({"error": e.to_string()}).to_string(),
-            ),
+            Err(e) => unavailable(&e),
         },
         _ => match b.node_metrics().await {
             Ok(m) => respond(

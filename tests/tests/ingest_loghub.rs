@@ -43,25 +43,15 @@ fn read_sidecar(p: &Path) -> Vec<Record> {
         .collect()
 }
 
-async fn trail(c: &auditchain_rpc::HttpClient, entity: &str) -> Vec<serde_json::Value> {
-    let mut q = TrailQuery {
+async fn trail(
+    c: &auditchain_rpc::HttpClient,
+    entity: &str,
+) -> Vec<auditchain_rpc::types::EventView> {
+    let q = TrailQuery {
         entity: Some(entity.into()),
-        limit: Some(1000),
         ..TrailQuery::default()
     };
-    let mut out = Vec::new();
-    loop {
-        let page = c.get_trail(q.clone()).await.expect("trail");
-        out.extend(
-            page.events
-                .iter()
-                .map(|e| serde_json::to_value(e).expect("json")),
-        );
-        match page.next_cursor {
-            Some(cur) => q.cursor = Some(cur),
-            None => return out,
-        }
-    }
+    auditchain_rpc::full_trail(c, q).await.expect("trail")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -231,6 +221,46 @@ async fn garbage_lines_unreachable_node_and_tampered_sidecar_are_reported() {
         "{err:#}"
     );
     assert!(!sidecar.exists(), "no sidecar for a run that never started");
+    // a missing input file, a key without the writer role, a zero batch: refused up front
+    let cases = [
+        (
+            IngestOptions {
+                files: vec![tmp.path().join("absent.log")],
+                ..opts.clone()
+            },
+            "opening",
+        ),
+        (
+            IngestOptions {
+                key: auditchain_primitives::SecretKey::generate(),
+                ..opts.clone()
+            },
+            "writer role",
+        ),
+        (
+            IngestOptions {
+                batch: 0,
+                ..opts.clone()
+            },
+            "--batch",
+        ),
+    ];
+    for (o, want) in cases {
+        let err = ingest(o).await.expect_err(want);
+        assert!(format!("{err:#}").contains(want), "{err:#}");
+    }
+    assert!(!sidecar.exists(), "refused runs write no sidecar");
+    // reconcile: no sidecar file, and an unreachable node
+    let missing = tmp.path().join("none.jsonl");
+    let err = reconcile(&chain.node().rpc_url(), &missing)
+        .await
+        .expect_err("no file");
+    assert!(format!("{err:#}").contains("reading"), "{err:#}");
+    std::fs::write(&missing, "").expect("write");
+    let err = reconcile("http://127.0.0.1:1", &missing)
+        .await
+        .expect_err("unreachable");
+    assert!(format!("{err:#}").contains("cannot reach"), "{err:#}");
 
     let s = ingest(opts).await.expect("ingest");
     assert_eq!(s.finalized, 50, "{s:?}");

@@ -56,27 +56,34 @@ class Client:
         self._chain_id = None
 
     def close(self):
+        """Closes the HTTP connection pool."""
         self._http.close()
 
     def call(self, method: str, *params):
+        """One JSON-RPC call; returns its result. Raises RpcError or httpx.HTTPError."""
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
         return _result(self._http.post(self.url, json=body))
 
     def chain_id(self) -> str:
+        """The chain id (genesis hash, hex), fetched once."""
         if self._chain_id is None:
             self._chain_id = self.call("node_status")["chain_id"]
         return self._chain_id
 
     def status(self):
+        """`node_status`."""
         return self.call("node_status")
 
     def genesis(self):
+        """The genesis document (`chain_getGenesis`)."""
         return self.call("chain_getGenesis")
 
     def validators(self):
+        """The validator set's public keys (hex), in proposer order."""
         return [v["public_key"] for v in self.call("chain_getValidators")]
 
     def next_nonce(self, signer: str) -> int:
+        """The next nonce `signer` should use (`audit_nextNonce`)."""
         return self.call("audit_nextNonce", signer)
 
     def submit(self, tx: dict) -> str:
@@ -157,9 +164,11 @@ class AsyncClient:
         self.last_error = None
 
     async def aclose(self):
+        """Closes the HTTP connection pool."""
         await self._http.aclose()
 
     async def call(self, method: str, *params):
+        """One JSON-RPC call; returns its result. Raises RpcError or httpx.HTTPError."""
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
         return _result(await self._http.post(self.url, json=body))
 

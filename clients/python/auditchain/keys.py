@@ -15,6 +15,7 @@ class Key:
 
     @classmethod
     def generate(cls) -> "Key":
+        """A new random key."""
         return cls(bytes(SigningKey.generate()))
 
     @classmethod
@@ -35,6 +36,7 @@ class Key:
 
     @property
     def public_key(self) -> str:
+        """The 32-byte public key, hex."""
         return self._sk.verify_key.encode().hex()
 
     def sign(self, message: bytes) -> bytes:

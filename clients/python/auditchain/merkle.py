@@ -13,15 +13,17 @@ def _h(b: bytes) -> bytes:
 
 
 def leaf_hash(data: bytes) -> bytes:
+    """SHA-256(0x00 || data): the 32-byte hash of a leaf (a tx id on auditchain)."""
     return _h(b"\x00" + data)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
+    """SHA-256(0x01 || left || right): an interior node."""
     return _h(b"\x01" + left + right)
 
 
 def root(leaves) -> bytes:
-    """Root over leaf inputs (bytes each)."""
+    """The 32-byte root over leaf inputs (bytes each); SHA-256("") for none."""
     leaves = list(leaves)
     if not leaves:
         return _h(b"")

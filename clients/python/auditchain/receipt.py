@@ -47,6 +47,7 @@ def encode_header(h: dict) -> bytes:
 
 
 def header_hash(h: dict) -> bytes:
+    """The block hash: SHA-256 of the canonical header bytes."""
     return hashlib.sha256(encode_header(h)).digest()
 
 

@@ -48,10 +48,12 @@ def data_hash(data) -> str:
 
 
 def preimage(chain_id: str, body_text: str) -> bytes:
+    """The signed bytes: "auditchain:tx:v1" || 0x00 || chain id (32 bytes, from hex) || body."""
     return DOMAIN + bytes.fromhex(chain_id) + body_text.encode()
 
 
 def tx_id(chain_id: str, body_text: str) -> str:
+    """The transaction id: SHA-256 of the preimage, hex (independent of the signature)."""
     return hashlib.sha256(preimage(chain_id, body_text)).hexdigest()
 
 

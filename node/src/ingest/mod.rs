@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use auditchain_genesis::{Genesis, Limits, Role};
-use auditchain_primitives::tx::{Payload, TxBody, data_hash};
-use auditchain_primitives::{Hash, SecretKey, Transaction};
+use auditchain_primitives::{Hash, SecretKey};
 use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, HttpClient};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -36,7 +35,7 @@ use rayon::prelude::*;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::chain::now_ms;
+use crate::cli::sign_record;
 pub use parse::Format;
 use parse::{Parsed, Parser};
 use sidecar::{Record, Sidecar, Status};
@@ -344,6 +343,9 @@ pub async fn ingest(opts: IngestOptions) -> anyhow::Result<IngestSummary> {
     let mut batch_seq = 0u64;
 
     loop {
+        if gave_up {
+            opts.stop.store(true, Ordering::Relaxed);
+        }
         // settle finished submissions while waiting for input (with --follow input may pause
         // for a long time); both awaits are cancel-safe
         let first = tokio::select! {
@@ -351,20 +353,14 @@ pub async fn ingest(opts: IngestOptions) -> anyhow::Result<IngestSummary> {
                 if let Some(r) = r {
                     gave_up |= settle(r.context("submitter")?, &mut sum, &mut sidecar, &track, &bar)?;
                 }
-                if gave_up {
-                    opts.stop.store(true, Ordering::Relaxed);
-                }
                 continue;
             }
             l = lines.recv() => l,
         };
-        let batch = match first {
-            Some(l) => Some(fill_batch(&mut lines, l, opts.batch).await),
-            None => None,
-        };
-        let done = batch.is_none();
+        // every reader is done
+        let Some(first) = first else { break };
         let mut to_sign = Vec::new();
-        for l in batch.unwrap_or_default() {
+        for l in fill_batch(&mut lines, first, opts.batch).await {
             sum.lines += 1;
             match l.parsed {
                 Ok(Parsed::Skip) => sum.skipped += 1,
@@ -432,21 +428,6 @@ pub async fn ingest(opts: IngestOptions) -> anyhow::Result<IngestSummary> {
                     (signed, outcome)
                 });
             }
-        }
-        while let Some(r) = inflight.try_join_next() {
-            gave_up |= settle(
-                r.context("submitter")?,
-                &mut sum,
-                &mut sidecar,
-                &track,
-                &bar,
-            )?;
-        }
-        if gave_up {
-            opts.stop.store(true, Ordering::Relaxed);
-        }
-        if done {
-            break;
         }
     }
     while let Some(r) = inflight.join_next().await {
@@ -723,7 +704,8 @@ fn local_check(ev: &parse::Event, limits: &Limits, hash_only: bool) -> Result<Ha
             limits.max_data_bytes
         ));
     }
-    data_hash(&ev.data).map_err(|e| e.to_string())
+    // data_hash = SHA-256 of the canonical text: hash the text already made
+    Ok(auditchain_primitives::sha256(text.as_bytes()))
 }
 
 /// Signs one event (on a rayon worker).
@@ -741,20 +723,15 @@ fn sign_event(
         hash,
         nonce,
     } = u;
-    let tx = Transaction::sign(
-        TxBody {
-            chain_id,
-            signer: key.public_key(),
-            nonce,
-            timestamp_ms: now_ms(),
-            payload: Payload::RecordEvent {
-                event_type: ev.event_type.clone(),
-                entity_id: ev.entity.clone(),
-                data: (!hash_only).then(|| ev.data.clone()),
-                data_hash: hash,
-            },
-        },
+    let data = (!hash_only).then(|| ev.data.clone());
+    let tx = sign_record(
+        chain_id,
         key,
+        nonce,
+        &ev.event_type,
+        &ev.entity,
+        data,
+        Some(hash),
     )?;
     Ok(Pending {
         record: Record {
