@@ -3,6 +3,7 @@
 //! - [`bytes`]: `Hash`, `PublicKey`, `Signature` and SHA-256 helpers;
 //! - [`keys`]: ed25519 signing (RFC 8032) and ZIP-215 validation, single and batched;
 //! - [`codec`]: the canonical binary codec (bincode 2.0.1, one fixed configuration);
+//! - [`call`]: argument types of native contract calls (tokens, governance, QA rules);
 //! - [`tx`]: transactions, the signing preimage (RFC 8785 canonical JSON body) and tx ids;
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs;
 //! - [`block`]: headers, blocks, seals and the state-root accumulator;
@@ -18,6 +19,7 @@
 
 pub mod block;
 pub mod bytes;
+pub mod call;
 pub mod codec;
 pub mod keys;
 pub mod merkle;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bytes::{Hash, PublicKey, Signature, sha256, sha256_parts};
+use crate::call::{self, Choice, GovAction, Rule};
 use crate::keys::{SecretKey, SignatureError, verify};
 
 /// Domain tag that starts every transaction signing preimage (followed by one 0x00 byte).
@@ -105,6 +106,73 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         uri: Option<String>,
     },
+    /// Moves `amount` tokens from the signer to `to` (contracts: tokens).
+    TokenTransfer {
+        /// Receiver.
+        to: PublicKey,
+        /// Tokens, 1–2^53−1.
+        amount: u64,
+    },
+    /// Creates `amount` tokens for `to`; the signer must hold the admin role.
+    TokenMint {
+        /// Receiver.
+        to: PublicKey,
+        /// Tokens, 1–2^53−1.
+        amount: u64,
+        /// Why (1–128 bytes), kept in the token history.
+        reason: String,
+    },
+    /// Destroys `amount` of the signer's tokens.
+    TokenBurn {
+        /// Tokens, 1–2^53−1.
+        amount: u64,
+    },
+    /// Delegates the signer's voting power to `to`, or takes it back when `to` is absent.
+    TokenDelegate {
+        /// The delegate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<PublicKey>,
+    },
+    /// Opens a governance proposal.
+    GovPropose {
+        /// Title, 1–128 bytes.
+        title: String,
+        /// Description, up to 4,096 bytes.
+        #[serde(default)]
+        description: String,
+        /// Voting period, blocks (within the governance parameters' bounds).
+        voting_period_blocks: u64,
+        /// What happens if it passes; a text-only proposal when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<GovAction>,
+        /// Weigh votes by the square root of voting power.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quadratic: bool,
+    },
+    /// Votes on an open proposal (once per account).
+    GovVote {
+        /// Proposal id.
+        proposal: u64,
+        /// The vote.
+        choice: Choice,
+    },
+    /// Withdraws a proposal; only its proposer, only before any vote.
+    GovCancel {
+        /// Proposal id.
+        proposal: u64,
+    },
+    /// Adds or replaces (by name) a QA monitor rule; the signer must hold the admin role.
+    QaSetRule {
+        /// The rule.
+        rule: Rule,
+    },
+    /// Activates or deactivates a QA rule; the signer must hold the admin role.
+    QaSetRuleActive {
+        /// Rule name.
+        name: String,
+        /// New state.
+        active: bool,
+    },
 }
 
 impl Payload {
@@ -114,16 +182,41 @@ impl Payload {
             Payload::RecordEvent { entity_id, .. } | Payload::AnchorEvidence { entity_id, .. } => {
                 entity_id
             }
+            Payload::TokenTransfer { .. }
+            | Payload::TokenMint { .. }
+            | Payload::TokenBurn { .. }
+            | Payload::TokenDelegate { .. } => "contract:tokens",
+            Payload::GovPropose { .. } | Payload::GovVote { .. } | Payload::GovCancel { .. } => {
+                "contract:governance"
+            }
+            Payload::QaSetRule { .. } | Payload::QaSetRuleActive { .. } => "contract:qa",
         }
     }
 
     /// The event type used for indexing: the `event_type` of a record, `evidence_anchored` for
-    /// an evidence anchor.
+    /// an evidence anchor, the payload's `type` tag for a contract call.
     pub fn event_type(&self) -> &str {
         match self {
             Payload::RecordEvent { event_type, .. } => event_type,
             Payload::AnchorEvidence { .. } => "evidence_anchored",
+            Payload::TokenTransfer { .. } => "token_transfer",
+            Payload::TokenMint { .. } => "token_mint",
+            Payload::TokenBurn { .. } => "token_burn",
+            Payload::TokenDelegate { .. } => "token_delegate",
+            Payload::GovPropose { .. } => "gov_propose",
+            Payload::GovVote { .. } => "gov_vote",
+            Payload::GovCancel { .. } => "gov_cancel",
+            Payload::QaSetRule { .. } => "qa_set_rule",
+            Payload::QaSetRuleActive { .. } => "qa_set_rule_active",
         }
+    }
+
+    /// Whether this is a native contract call (as opposed to a record or an evidence anchor).
+    pub fn is_call(&self) -> bool {
+        !matches!(
+            self,
+            Payload::RecordEvent { .. } | Payload::AnchorEvidence { .. }
+        )
     }
 
     /// Size in bytes of the canonical `data` text (0 if absent). Errors: [`TxError`] if `data`
@@ -274,6 +367,40 @@ impl TxBody {
                         format!("must be 1–{MAX_URI_BYTES} bytes with no control characters"),
                     ));
                 }
+            }
+            Payload::TokenTransfer { amount, .. } | Payload::TokenBurn { amount } => {
+                call::validate_amount("payload.amount", *amount)?
+            }
+            Payload::TokenMint { amount, reason, .. } => {
+                call::validate_amount("payload.amount", *amount)?;
+                call::check_text("payload.reason", reason, call::MAX_NAME_BYTES, false)?;
+            }
+            Payload::TokenDelegate { .. } => {}
+            Payload::GovPropose {
+                title,
+                description,
+                voting_period_blocks,
+                action,
+                ..
+            } => {
+                call::check_text("payload.title", title, call::MAX_NAME_BYTES, false)?;
+                call::check_text(
+                    "payload.description",
+                    description,
+                    call::MAX_DESCRIPTION_BYTES,
+                    true,
+                )?;
+                check_int("payload.voting_period_blocks", *voting_period_blocks)?;
+                if let Some(a) = action {
+                    a.validate("payload.action")?;
+                }
+            }
+            Payload::GovVote { proposal, .. } | Payload::GovCancel { proposal } => {
+                check_int("payload.proposal", *proposal)?
+            }
+            Payload::QaSetRule { rule } => rule.validate("payload.rule")?,
+            Payload::QaSetRuleActive { name, .. } => {
+                call::check_text("payload.name", name, call::MAX_NAME_BYTES, false)?
             }
         }
         Ok(())
