@@ -18,6 +18,7 @@ use std::path::Path;
 
 use auditchain_consensus::RoundRobinConfig;
 use auditchain_consensus::pow::PowConfig;
+use auditchain_contracts::{ContractsConfig, MemState, genesis_state};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::tx::{MAX_SAFE_INTEGER, canonical_json};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, merkle, sha256};
@@ -62,17 +63,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GenesisError 
     }
 }
 
-/// A role an account can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// May administer the chain (contracts: mint, rules).
-    Admin,
-    /// May submit audit events and evidence.
-    Writer,
-    /// Is in, or may join, the validator set.
-    Validator,
-}
+pub use auditchain_primitives::call::Role;
 
 /// An account in the genesis state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +152,7 @@ fn accounts_with_roles(
 }
 
 /// A parsed, validated genesis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
     /// Human name of the chain: 1–64 characters of `[a-z0-9_-]`.
@@ -175,6 +166,9 @@ pub struct Genesis {
     /// Limits (defaults where omitted).
     #[serde(default)]
     pub limits: Limits,
+    /// Native contract parameters and built-in QA rules (the seed's defaults where omitted).
+    #[serde(default)]
+    pub contracts: ContractsConfig,
 }
 
 impl Genesis {
@@ -203,6 +197,7 @@ impl Genesis {
             }),
             accounts: accounts_with_roles(validators, writers, admins),
             limits: Limits::default(),
+            contracts: ContractsConfig::default(),
         }
     }
 
@@ -222,6 +217,7 @@ impl Genesis {
             accounts: accounts_with_roles(&pow.miners, writers, admins),
             consensus: ConsensusConfig::Pow(pow),
             limits: Limits::default(),
+            contracts: ContractsConfig::default(),
         }
     }
 
@@ -356,6 +352,16 @@ impl Genesis {
                 "must be at least max_tx_bytes",
             ));
         }
+        let total: u128 = self.accounts.iter().map(|a| u128::from(a.balance)).sum();
+        if total > u128::from(MAX_SAFE_INTEGER) {
+            return Err(invalid(
+                "accounts",
+                "balances sum to more than the token supply cap 2^53−1",
+            ));
+        }
+        self.contracts
+            .validate()
+            .map_err(|(field, reason)| invalid(field, reason))?;
         Ok(())
     }
 
@@ -381,6 +387,17 @@ impl Genesis {
             }
         }
         Ok(())
+    }
+
+    /// The contract state before block 1 (roles, balances, parameters, rules, validator set).
+    /// Errors: balances summing past the supply cap, as text (also caught by `validate`).
+    pub fn initial_state(&self) -> Result<MemState, String> {
+        let accounts: Vec<_> = self
+            .accounts
+            .iter()
+            .map(|a| (a.public_key, a.roles.clone(), a.balance))
+            .collect();
+        genesis_state(&self.contracts, &accounts, self.validators())
     }
 
     /// Whether `key` holds `role` at genesis.

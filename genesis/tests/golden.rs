@@ -27,11 +27,11 @@ fn genesis_bytes_and_hash_are_pinned() {
     );
     assert_eq!(
         sha256(canonical.as_bytes()).to_hex(),
-        "9b52b0519e40597be5e5c1f1cffea4a91248218ecb5554f1ed1bfebcab97b1a9"
+        "7bd930bf26f21963ec2046a032391fed577bc4cbf8b402d26150cdf501636d0c"
     );
     assert_eq!(g.block().header.to_bytes().expect("encodes").len(), 228);
     assert_eq!(
         g.hash().to_hex(),
-        "51e1fbf5d5dc988270c72c369979af0bd48536da78e53ca88906faf6b5cc02ce"
+        "693a4b05e4769456c8a2727ef38c86598b2f6d42ccaabe1ffd673267f25cf653"
     );
 }

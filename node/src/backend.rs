@@ -67,6 +67,7 @@ fn admit_error(id: &Hash, e: AdmitError) -> RpcError {
             other: other.to_hex(),
         },
         AdmitError::Full(reason) => RpcError::MempoolFull { reason },
+        AdmitError::Rejected(e) => e,
     }
 }
 
@@ -475,12 +476,19 @@ impl Backend for NodeBackend {
             .store
             .scan(&IndexKey::Evidence(*sha256), 0, u64::MAX, 1000)
             .map_err(storage)?;
+        // only anchorings the evidence contract accepted (a re-anchoring stays in its block
+        // as a failed call)
+        let accepted: std::collections::HashSet<Hash> =
+            crate::contract_queries::anchorings(&*self.store, sha256)?
+                .into_iter()
+                .map(|a| a.tx_id)
+                .collect();
         let mut anchors = Vec::new();
         for seq in seqs {
             let Some(st) = self.store.tx_at(seq).map_err(storage)? else {
                 continue;
             };
-            if st.height > self.durable_height() {
+            if st.height > self.durable_height() || !accepted.contains(&st.tx.id()) {
                 continue;
             }
             if let Payload::AnchorEvidence {
@@ -679,6 +687,17 @@ impl Backend for NodeBackend {
                 .map(|(v, m)| (v.to_string(), m.proposed, m.missed_turns))
                 .collect(),
         })
+    }
+
+    fn contract_query(
+        &self,
+        q: auditchain_rpc::types::ContractQuery,
+    ) -> Result<serde_json::Value, RpcError> {
+        crate::contract_queries::contract_query(&*self.store, q)
+    }
+
+    fn block_notifications(&self, height: u64) -> Result<Vec<serde_json::Value>, RpcError> {
+        crate::contract_queries::block_notifications(&*self.store, height)
     }
 
     fn equivocations(&self, from: u64, limit: usize) -> Result<Vec<EquivocationView>, RpcError> {

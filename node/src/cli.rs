@@ -68,6 +68,21 @@ enum Command {
     /// A local multi-validator testnet on loopback.
     #[command(subcommand)]
     Testnet(TestnetCmd),
+    /// Quality tokens: transfer, mint (admin), balance.
+    #[command(subcommand)]
+    Token(crate::cli_contracts::TokenCmd),
+    /// Governance: propose, vote, list, show.
+    #[command(subcommand)]
+    Gov(crate::cli_contracts::GovCmd),
+    /// QA monitor rules and alerts.
+    #[command(subcommand)]
+    Qa(crate::cli_contracts::QaCmd),
+    /// Evidence files: anchor a file's hash, verify a file.
+    #[command(subcommand)]
+    Evidence(crate::cli_contracts::EvidenceCmd),
+    /// SLA deadlines.
+    #[command(subcommand)]
+    Sla(crate::cli_contracts::SlaCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,10 +224,10 @@ pub(crate) struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
-struct RpcArg {
+pub(crate) struct RpcArg {
     /// Node RPC URL.
     #[arg(long, env = "AUDITCHAIN_RPC", default_value = DEFAULT_RPC)]
-    rpc: String,
+    pub(crate) rpc: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -388,12 +403,12 @@ pub fn sign_record(
     )?)
 }
 
-fn client(url: &str) -> anyhow::Result<HttpClient> {
+pub(crate) fn client(url: &str) -> anyhow::Result<HttpClient> {
     auditchain_rpc::http_client(url, Duration::from_secs(130))
         .with_context(|| format!("RPC URL {url}"))
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -468,6 +483,11 @@ impl Cli {
                 print_json(&client(&rpc.rpc)?.get_transaction(id).await?)?;
             }
             Command::Ingest(a) => ingest(a).await?,
+            Command::Token(c) => crate::cli_contracts::token(c).await?,
+            Command::Gov(c) => crate::cli_contracts::gov(c).await?,
+            Command::Qa(c) => crate::cli_contracts::qa(c).await?,
+            Command::Evidence(c) => crate::cli_contracts::evidence(c).await?,
+            Command::Sla(c) => crate::cli_contracts::sla(c).await?,
             Command::Reconcile(a) => {
                 let r = crate::reconcile::reconcile(&a.rpc.rpc, &a.sidecar).await?;
                 for d in &r.discrepancies {

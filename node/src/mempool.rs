@@ -18,7 +18,7 @@ use auditchain_genesis::Limits;
 use auditchain_primitives::{Hash, PublicKey, Transaction};
 
 /// Why a transaction was not admitted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AdmitError {
     /// Same id already pending.
     #[error("already pending")]
@@ -55,6 +55,16 @@ pub enum AdmitError {
     /// Mempool or signer quota full.
     #[error("mempool full: {0}")]
     Full(String),
+    /// Refused by a state rule before the mempool (writer role, a contract call that would
+    /// fail); carries the RPC error to return.
+    #[error("{0}")]
+    Rejected(auditchain_rpc::RpcError),
+}
+
+impl From<auditchain_rpc::RpcError> for AdmitError {
+    fn from(e: auditchain_rpc::RpcError) -> Self {
+        AdmitError::Rejected(e)
+    }
 }
 
 #[derive(Debug, Clone)]

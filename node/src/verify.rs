@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use auditchain_consensus::pow::{self, PowConfig};
 use auditchain_consensus::{Engine, RoundRobin};
+use auditchain_contracts::StateRead;
 use auditchain_genesis::Genesis;
 use auditchain_primitives::block::tx_root;
 use auditchain_primitives::merkle::{self, Frontier, NewNode};
@@ -141,8 +142,8 @@ pub fn check_pow_header(
 /// Checks `block` as the child of `parent` (whose history frontier is `frontier`) at local time
 /// `now_ms`: the consensus header rules (`rules`), transaction signatures (batched across
 /// cores; those for which `known_good` is true are skipped), `tx_root` and `tx_count`,
-/// execution rules and `state_root`, `history_root` and `history_size`. `next_nonce` reads
-/// committed nonces at `parent`. Errors: the first failed rule, as text.
+/// execution rules and `state_root`, `history_root` and `history_size`. `state` is the
+/// contract state and `next_nonce` the committed nonces after `parent`. Errors: the first failed rule, as text.
 #[allow(clippy::too_many_arguments)]
 pub fn check_block<E: std::fmt::Display>(
     genesis: &Genesis,
@@ -152,6 +153,7 @@ pub fn check_block<E: std::fmt::Display>(
     block: &Block,
     now_ms: u64,
     known_good: impl Fn(&Transaction) -> bool,
+    state: &dyn StateRead,
     next_nonce: impl FnMut(&PublicKey) -> Result<u64, E>,
 ) -> Result<CheckedBlock, String> {
     rules.check(block, parent, now_ms)?;
@@ -173,7 +175,9 @@ pub fn check_block<E: std::fmt::Display>(
         genesis,
         &genesis.hash(),
         &parent.state_root,
+        crate::execute::block_ctx(genesis, &block.header),
         &block.txs,
+        state,
         next_nonce,
     )
     .map_err(|e| e.to_string())?;
@@ -278,6 +282,9 @@ pub fn verify_chain(
     let mut parent = g.header;
     let mut frontier = Frontier::new();
     let mut nonces: HashMap<PublicKey, u64> = HashMap::new();
+    let mut state = genesis
+        .initial_state()
+        .map_err(|e| fault(0, format!("genesis contract state: {e}")))?;
     let mut txs_checked = 0u64;
     for h in 1..=head {
         let block = store
@@ -296,9 +303,11 @@ pub fn verify_chain(
             &block,
             now_ms().max(block.header.timestamp_ms),
             |_| false,
+            &state,
             |s| Ok::<u64, std::convert::Infallible>(nonces.get(s).copied().unwrap_or(0)),
         )
         .map_err(|e| fault(h, e))?;
+        state.apply(&checked.executed.state_writes);
         if rr.is_some() {
             let cert = store
                 .certificate(h)

@@ -117,6 +117,81 @@ pub trait AuditChainApi {
         limit: Option<u32>,
     ) -> RpcResult<Vec<EquivocationView>>;
 
+    /// Quality-token balance and voting power of `account`:
+    /// `{account, balance, voting_power, delegate?, roles}` (tokens).
+    #[method(name = "token_getBalance")]
+    async fn token_get_balance(&self, account: PublicKey) -> RpcResult<Value>;
+
+    /// Total token supply: `{supply}` (tokens).
+    #[method(name = "token_getSupply")]
+    async fn token_get_supply(&self) -> RpcResult<Value>;
+
+    /// Balance changes of `account` from history sequence `cursor` (default 0), at most
+    /// `limit` (default 100, max 1,000): `{entries: [{seq, height, time_ms, kind, amount,
+    /// counterparty?, reason?, balance}], next_cursor?}`.
+    #[method(name = "token_getHistory")]
+    async fn token_get_history(
+        &self,
+        account: PublicKey,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Value>;
+
+    /// One governance proposal with its tally. Errors: not found (1011).
+    #[method(name = "gov_getProposal")]
+    async fn gov_get_proposal(&self, id: u64) -> RpcResult<Value>;
+
+    /// Proposals from id `cursor` (default 0), only those with `status` if given (`active`,
+    /// `passed`, `rejected`, `no_quorum`, `failed`, `cancelled`), at most `limit` (default 100,
+    /// max 1,000): `{proposals, next_cursor?}`.
+    #[method(name = "gov_listProposals")]
+    async fn gov_list_proposals(
+        &self,
+        status: Option<String>,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Value>;
+
+    /// The votes on a proposal: `[{voter, choice, power, weight, height}]`.
+    #[method(name = "gov_getVotes")]
+    async fn gov_get_votes(&self, id: u64) -> RpcResult<Value>;
+
+    /// Every QA monitor rule (active or not), by name.
+    #[method(name = "qa_listRules")]
+    async fn qa_list_rules(&self) -> RpcResult<Value>;
+
+    /// Alerts from sequence `cursor` (default 0) matching `filter` (`{rule?, min_severity?,
+    /// entity?}`), at most `limit` (default 100, max 1,000): `{alerts, next_cursor?}`.
+    #[method(name = "qa_getAlerts")]
+    async fn qa_get_alerts(
+        &self,
+        filter: Option<Value>,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Value>;
+
+    /// The SLA deadline of `entity` (`{entity, open_type, opened_ms, deadline_ms, status,
+    /// closed_ms?}`). Errors: not found (1011) if it never opened one.
+    #[method(name = "sla_getStatus")]
+    async fn sla_get_status(&self, entity: String) -> RpcResult<Value>;
+
+    /// Escalations from sequence `cursor` (default 0), at most `limit` (default 100, max
+    /// 1,000): `{breaches, next_cursor?}`.
+    #[method(name = "sla_listBreaches")]
+    async fn sla_list_breaches(&self, cursor: Option<u64>, limit: Option<u32>) -> RpcResult<Value>;
+
+    /// The contract events of the block at `height`, in execution order (each with `tx`, the
+    /// transaction's index, when a transaction caused it).
+    #[method(name = "chain_getContractEvents")]
+    async fn chain_get_contract_events(&self, height: u64) -> RpcResult<Value>;
+
+    /// Contract events of new blocks (WebSocket only), as `contract_event` notifications:
+    /// each `{height, tx?, type, …}`. `types` filters by `type` (e.g. `["minted"]` for the
+    /// seed's `qualityTokensMinted`, `["alert_raised"]`, `["audit_event_recorded"]` for every
+    /// committed record); all when absent.
+    #[subscription(name = "contract_subscribeEvents" => "contract_event", unsubscribe = "contract_unsubscribeEvents", item = Value)]
+    async fn subscribe_contract_events(&self, types: Option<Vec<String>>) -> SubscriptionResult;
+
     /// Finalized heads (WebSocket only), as `chain_finalized` notifications.
     #[subscription(name = "chain_subscribeFinalized" => "chain_finalized", unsubscribe = "chain_unsubscribeFinalized", item = HeadView)]
     async fn subscribe_finalized(&self) -> SubscriptionResult;

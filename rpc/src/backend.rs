@@ -67,4 +67,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<crate::ops::NodeMetrics, RpcError>> + Send;
     /// Stored equivocation evidence from sequence `from`, at most `limit`.
     fn equivocations(&self, from: u64, limit: usize) -> Result<Vec<EquivocationView>, RpcError>;
+    /// Reads native contract state after the head block (docs/contracts.md). Errors: bad
+    /// parameters, not found, storage.
+    fn contract_query(&self, q: ContractQuery) -> Result<Value, RpcError>;
+    /// The notifications for the block at `height`: its contract events and one
+    /// `audit_event_recorded` per committed record, each with `height`.
+    fn block_notifications(&self, height: u64) -> Result<Vec<Value>, RpcError>;
 }

@@ -104,6 +104,10 @@ pub enum RpcError {
     /// The node cannot serve this now (shutting down, storage failure) (`1013`).
     #[error("node unavailable: {0}")]
     Unavailable(String),
+    /// A contract call would fail on the current state (transfer over balance, mint by a
+    /// non-admin, a second vote, re-anchoring…); nothing was admitted (`1014`).
+    #[error("contract call rejected: {0}")]
+    CallRejected(String),
 }
 
 impl RpcError {
@@ -124,6 +128,7 @@ impl RpcError {
             RpcError::NotFound(_) => 1011,
             RpcError::Timeout { .. } => 1012,
             RpcError::Unavailable(_) => 1013,
+            RpcError::CallRejected(_) => 1014,
         }
     }
 

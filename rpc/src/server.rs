@@ -244,12 +244,138 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
             .equivocations(from.unwrap_or(0), limit as usize))
     }
 
+    async fn token_get_balance(&self, account: PublicKey) -> RpcResult<Value> {
+        self.query(ContractQuery::Balance(account))
+    }
+
+    async fn token_get_supply(&self) -> RpcResult<Value> {
+        self.query(ContractQuery::Supply)
+    }
+
+    async fn token_get_history(
+        &self,
+        account: PublicKey,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Value> {
+        let limit = page_limit(limit)?;
+        self.query(ContractQuery::History(account, cursor.unwrap_or(0), limit))
+    }
+
+    async fn gov_get_proposal(&self, id: u64) -> RpcResult<Value> {
+        self.query(ContractQuery::Proposal(id))
+    }
+
+    async fn gov_list_proposals(
+        &self,
+        status: Option<String>,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Value> {
+        let limit = page_limit(limit)?;
+        self.query(ContractQuery::Proposals(status, cursor.unwrap_or(0), limit))
+    }
+
+    async fn gov_get_votes(&self, id: u64) -> RpcResult<Value> {
+        self.query(ContractQuery::Votes(id))
+    }
+
+    async fn qa_list_rules(&self) -> RpcResult<Value> {
+        self.query(ContractQuery::Rules)
+    }
+
+    async fn qa_get_alerts(
+        &self,
+        filter: Option<Value>,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<Value> {
+        let limit = page_limit(limit)?;
+        self.query(ContractQuery::Alerts(
+            filter.unwrap_or(Value::Null),
+            cursor.unwrap_or(0),
+            limit,
+        ))
+    }
+
+    async fn sla_get_status(&self, entity: String) -> RpcResult<Value> {
+        self.query(ContractQuery::SlaStatus(entity))
+    }
+
+    async fn sla_list_breaches(&self, cursor: Option<u64>, limit: Option<u32>) -> RpcResult<Value> {
+        let limit = page_limit(limit)?;
+        self.query(ContractQuery::Breaches(cursor.unwrap_or(0), limit))
+    }
+
+    async fn chain_get_contract_events(&self, height: u64) -> RpcResult<Value> {
+        self.query(ContractQuery::Events(height))
+    }
+
+    async fn subscribe_contract_events(
+        &self,
+        pending: PendingSubscriptionSink,
+        types: Option<Vec<String>>,
+    ) -> SubscriptionResult {
+        let mut rx = self.backend.subscribe_heads();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                r = rx.recv() => match r {
+                    Ok(head) => {
+                        let items = match self.backend.block_notifications(head.height) {
+                            Ok(items) => items,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "contract events unavailable");
+                                continue;
+                            }
+                        };
+                        for item in items {
+                            let wanted = types.as_ref().is_none_or(|t| {
+                                item.get("type").and_then(Value::as_str).is_some_and(|ty| t.iter().any(|x| x == ty))
+                            });
+                            if !wanted {
+                                continue;
+                            }
+                            let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&item)?);
+                            if sink.send(msg).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => tracing::debug!(skipped = n, "contract event subscriber lagged"),
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+
     async fn subscribe_finalized(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         forward_heads(self.backend.subscribe_finalized(), pending).await
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         forward_heads(self.backend.subscribe_heads(), pending).await
+    }
+}
+
+/// Most items per page of a contract query.
+const MAX_CONTRACT_PAGE: u32 = 1000;
+
+fn page_limit(limit: Option<u32>) -> RpcResult<usize> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_CONTRACT_PAGE {
+        return ok(Err(RpcError::params(
+            "limit",
+            format!("must be 1 to {MAX_CONTRACT_PAGE}"),
+        )));
+    }
+    Ok(limit as usize)
+}
+
+impl<B: Backend> RpcImpl<B> {
+    fn query(&self, q: ContractQuery) -> RpcResult<Value> {
+        ok(self.backend.contract_query(q))
     }
 }
 

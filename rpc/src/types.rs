@@ -373,3 +373,30 @@ pub struct EquivocationView {
     /// The two conflicting votes.
     pub evidence: Equivocation,
 }
+
+/// A read of native contract state (served by [`crate::Backend::contract_query`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContractQuery {
+    /// `token_getBalance`.
+    Balance(PublicKey),
+    /// `token_getSupply`.
+    Supply,
+    /// `token_getHistory`: account, cursor, limit.
+    History(PublicKey, u64, usize),
+    /// `gov_getProposal`.
+    Proposal(u64),
+    /// `gov_listProposals`: status, cursor, limit.
+    Proposals(Option<String>, u64, usize),
+    /// `gov_getVotes`.
+    Votes(u64),
+    /// `qa_listRules`.
+    Rules,
+    /// `qa_getAlerts`: filter, cursor, limit.
+    Alerts(serde_json::Value, u64, usize),
+    /// `sla_getStatus`.
+    SlaStatus(String),
+    /// `sla_listBreaches`: cursor, limit.
+    Breaches(u64, usize),
+    /// `chain_getContractEvents`.
+    Events(u64),
+}

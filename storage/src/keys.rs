@@ -18,6 +18,8 @@
 //! | `U`    | height u64                            | undo record of the block   |
 //! | `Q`    | height u64                            | commit certificate         |
 //! | `Z`    | sequence u64                          | equivocation evidence      |
+//! | `K`    | contract state key                    | contract state value       |
+//! | `Y`    | height u64                            | the block's contract events|
 //!
 //! A posting list holds, for one block and one index key, the ascending sequence numbers of
 //! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
@@ -88,6 +90,16 @@ pub fn certificate(height: u64) -> Vec<u8> {
 /// `Z` key of the `n`-th stored equivocation evidence.
 pub fn equivocation(n: u64) -> Vec<u8> {
     with(b'Z', &[&n.to_be_bytes()])
+}
+
+/// `K` key of a contract state key.
+pub fn state(key: &[u8]) -> Vec<u8> {
+    with(b'K', &[key])
+}
+
+/// `Y` key of a block's contract events.
+pub fn contract_events(height: u64) -> Vec<u8> {
+    with(b'Y', &[&height.to_be_bytes()])
 }
 
 /// `U` key of a block's undo record.

@@ -111,13 +111,33 @@ pub struct BlockCommit<'a> {
     /// The parent's canonical certificate (the one the header commits to with
     /// `last_commit_hash`); replaces the parent's stored certificate.
     pub parent_certificate: Option<&'a CommitCertificate>,
+    /// Contract state writes of the block (`None` deletes), kept in the undo record.
+    pub state_writes: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The block's contract events, encoded by the caller (opaque here).
+    pub contract_events: &'a [u8],
 }
 
 /// Storage for one chain. All methods are safe to call from many threads.
 pub trait ChainStore: Send + Sync {
     /// Binds an empty store to a chain by writing its genesis block and document, or checks that
     /// a used store belongs to that chain. Errors: [`StorageError::WrongChain`], backend errors.
-    fn init(&self, genesis: &Block, genesis_json: &str) -> Result<(), StorageError>;
+    /// `state` is the contract state before block 1, written with the genesis block.
+    fn init(
+        &self,
+        genesis: &Block,
+        genesis_json: &str,
+        state: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), StorageError>;
+
+    /// The contract state value at `key` after the head block.
+    fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Contract state entries with `from <= key < to` after the head block, ascending, at
+    /// most `limit`.
+    fn state_scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<kv::Rows, StorageError>;
+
+    /// The encoded contract events stored with the block at `height`.
+    fn contract_events(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// The chain id (genesis hash) the store is bound to, if any.
     fn chain_id(&self) -> Result<Option<Hash>, StorageError>;

@@ -50,7 +50,12 @@ impl<K: Kv> Store<K> {
 }
 
 impl<K: Kv> ChainStore for Store<K> {
-    fn init(&self, genesis: &Block, genesis_json: &str) -> Result<(), StorageError> {
+    fn init(
+        &self,
+        genesis: &Block,
+        genesis_json: &str,
+        state: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), StorageError> {
         let chain_id = genesis.hash();
         if let Some(found) = self.chain_id()? {
             if found != chain_id {
@@ -65,7 +70,11 @@ impl<K: Kv> ChainStore for Store<K> {
             header: genesis.header.clone(),
             seal: genesis.seal,
         };
-        let writes: Vec<Write> = vec![
+        let mut writes: Vec<Write> = state
+            .iter()
+            .map(|(k, v)| (keys::state(k), Some(v.clone())))
+            .collect();
+        writes.extend([
             (keys::header(0), Some(encode(&sealed)?)),
             (
                 keys::block_hash(&chain_id),
@@ -77,9 +86,30 @@ impl<K: Kv> ChainStore for Store<K> {
             ),
             (keys::META_HEAD.to_vec(), Some(0u64.to_be_bytes().to_vec())),
             (keys::META_CHAIN_ID.to_vec(), Some(chain_id.0.to_vec())),
-        ];
+        ]);
         self.kv.apply(writes)?;
         self.kv.flush()
+    }
+
+    fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.kv.get(&keys::state(key))
+    }
+
+    fn state_scan(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<crate::kv::Rows, StorageError> {
+        let rows = self.kv.scan(&keys::state(from), &keys::state(to), limit)?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (k[1..].to_vec(), v))
+            .collect())
+    }
+
+    fn contract_events(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.kv.get(&keys::contract_events(height))
     }
 
     fn chain_id(&self) -> Result<Option<Hash>, StorageError> {
@@ -406,8 +436,13 @@ impl<K: Kv> ChainStore for Store<K> {
             history_nodes: &nodes,
             certificate: None,
             parent_certificate: None,
+            state_writes: &BTreeMap::new(),
+            contract_events: &[],
         })?;
-        let mut w: Vec<Write> = vec![(keys::certificate(head), None)];
+        let mut w: Vec<Write> = vec![
+            (keys::certificate(head), None),
+            (keys::contract_events(head), None),
+        ];
         w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
         w.extend(undo);
         w.push((keys::undo(head), None));
@@ -502,6 +537,15 @@ impl<K: Kv> Store<K> {
         if let Some(cert) = c.parent_certificate {
             // an overwrite: the undo record keeps the parent's previous certificate
             updated.push((keys::certificate(h.height - 1), Some(encode(cert)?)));
+        }
+        for (k, v) in c.state_writes {
+            updated.push((keys::state(k), v.clone()));
+        }
+        if !c.contract_events.is_empty() {
+            w.push((
+                keys::contract_events(h.height),
+                Some(c.contract_events.to_vec()),
+            ));
         }
         updated.push((
             keys::META_HEAD.to_vec(),

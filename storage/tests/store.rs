@@ -1,5 +1,8 @@
 //! The same behaviour checks against the in-memory and the sled backend.
 
+static EMPTY: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+    std::collections::BTreeMap::new();
+
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::merkle::{self, Frontier};
 use auditchain_primitives::tx::{Payload, TxBody, data_hash};
@@ -77,6 +80,12 @@ fn commit(
         seal: Signature([1; 64]),
         txs,
     };
+    // contract state: one key updated, one created and one deleted per block
+    let h = block.header.height;
+    let mut state = std::collections::BTreeMap::new();
+    state.insert(b"counter".to_vec(), Some(h.to_be_bytes().to_vec()));
+    state.insert(format!("blk/{h}").into_bytes(), Some(vec![1]));
+    state.insert(format!("blk/{}", h - 1).into_bytes(), None);
     store
         .commit_block(BlockCommit {
             block: &block,
@@ -85,18 +94,26 @@ fn commit(
             history_nodes: &nodes,
             certificate: None,
             parent_certificate: None,
+            state_writes: &state,
+            contract_events: b"[]",
         })
         .unwrap();
+    assert_eq!(
+        store.state_get(b"counter").unwrap(),
+        Some(h.to_be_bytes().to_vec())
+    );
+    assert_eq!(store.state_scan(b"blk/", b"blk0", 10).unwrap().len(), 1);
+    assert_eq!(store.contract_events(h).unwrap(), Some(b"[]".to_vec()));
     block
 }
 
 fn exercise<K: Kv>(store: &Store<K>) {
     let g = genesis(1);
     let chain = g.hash();
-    store.init(&g, "{}").unwrap();
-    store.init(&g, "{}").unwrap(); // idempotent for the same chain
+    store.init(&g, "{}", &Default::default()).unwrap();
+    store.init(&g, "{}", &Default::default()).unwrap(); // idempotent for the same chain
     assert!(matches!(
-        store.init(&genesis(2), "{}"),
+        store.init(&genesis(2), "{}", &Default::default()),
         Err(StorageError::WrongChain { .. })
     ));
     assert_eq!(store.chain_id().unwrap(), Some(chain));
@@ -135,6 +152,8 @@ fn exercise<K: Kv>(store: &Store<K>) {
             history_nodes: &[],
             certificate: None,
             parent_certificate: None,
+            state_writes: &EMPTY,
+            contract_events: &[],
         }),
         Err(StorageError::NotNext { height: 1, head: 2 })
     ));
@@ -259,7 +278,7 @@ fn sled_store_persists_across_reopen() {
     assert_eq!(s.head_height().unwrap(), Some(5));
     assert_eq!(s.block(1).unwrap().unwrap().txs.len(), 3);
     assert!(matches!(
-        s.init(&genesis(9), "{}"),
+        s.init(&genesis(9), "{}", &Default::default()),
         Err(StorageError::WrongChain { .. })
     ));
 }
@@ -284,7 +303,7 @@ fn dump<K: Kv>(store: &Store<K>) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn reverting_the_head_restores_every_byte<K: Kv>(store: &Store<K>) {
     let g = genesis(1);
     let chain = g.hash();
-    store.init(&g, "{}").unwrap();
+    store.init(&g, "{}", &Default::default()).unwrap();
     assert!(store.revert_head().is_err(), "genesis cannot be reverted");
     let (a, b) = (
         SecretKey::from_seed(&[1; 32]),
@@ -352,7 +371,7 @@ fn certificates_and_equivocations_are_stored() {
     use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, VoteBody, VoteKind};
     let store = Store::new(MemKv::default());
     let g = genesis(1);
-    store.init(&g, "{}").unwrap();
+    store.init(&g, "{}", &Default::default()).unwrap();
     let key = SecretKey::from_seed(&[7; 32]);
     let mut f = Frontier::new();
     let b1 = commit(&store, &mut f, &g.header, vec![]);
@@ -396,6 +415,8 @@ fn certificates_and_equivocations_are_stored() {
             history_nodes: &[],
             certificate: Some(&cert),
             parent_certificate: None,
+            state_writes: &EMPTY,
+            contract_events: &[],
         })
         .unwrap();
     assert_eq!(store.certificate(2).unwrap(), Some(cert.clone()));
@@ -422,6 +443,8 @@ fn certificates_and_equivocations_are_stored() {
             history_nodes: &[],
             certificate: None,
             parent_certificate: Some(&canonical),
+            state_writes: &EMPTY,
+            contract_events: &[],
         })
         .unwrap();
     assert_eq!(store.certificate(2).unwrap(), Some(canonical));

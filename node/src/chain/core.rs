@@ -11,7 +11,12 @@ use auditchain_primitives::{Hash, Header, PublicKey, Transaction, merkle};
 use auditchain_rpc::types::HeadView;
 
 use super::{Command, Core, GOSSIP_TXS, MempoolStats, Origin, SYNC_PATIENCE, now_ms};
-use crate::execute::{ExecError, execute};
+use auditchain_contracts::BlockCtx;
+
+use auditchain_primitives::tx::Payload;
+use auditchain_rpc::RpcError;
+
+use crate::execute::{ExecError, StoreState, check_writer, execute};
 use crate::verify::CheckedBlock;
 
 impl Core {
@@ -20,10 +25,30 @@ impl Core {
         match cmd {
             Command::Submit { txs, origin, reply } => {
                 let store = &self.store;
+                let state = StoreState(&**store);
+                let ctx = BlockCtx {
+                    height: self.head.height + 1,
+                    timestamp_ms: now_ms().max(self.head.timestamp_ms),
+                    proposer: self.head.proposer,
+                    round_robin: self.genesis.round_robin().is_some(),
+                };
+                let mut writers: std::collections::HashMap<PublicKey, bool> = Default::default();
                 let mut admitted = Vec::new();
                 let out = txs
                     .into_iter()
                     .map(|(id, tx)| {
+                        let signer = *tx.signer();
+                        let writer = *writers
+                            .entry(signer)
+                            .or_insert_with(|| check_writer(&state, &signer).is_ok());
+                        if !writer {
+                            check_writer(&state, &signer)?;
+                        }
+                        if tx.body().payload.is_call()
+                            || matches!(tx.body().payload, Payload::AnchorEvidence { .. })
+                        {
+                            admission_dry_run(&state, ctx, &tx)?;
+                        }
                         let next = store.next_nonce(tx.signer()).unwrap_or(0);
                         let r = self.mempool.admit(tx.clone(), id, next, || {
                             store.tx_seq(&id).ok().flatten().is_some()
@@ -109,11 +134,19 @@ impl Core {
             });
         let (executed, txs) = loop {
             let txs: Vec<Transaction> = picked.iter().map(|(_, t)| t.clone()).collect();
+            let ctx = BlockCtx {
+                height: self.head.height + 1,
+                timestamp_ms,
+                proposer,
+                round_robin: self.genesis.round_robin().is_some(),
+            };
             match execute(
                 &self.genesis,
                 &self.chain_id,
                 &self.head.state_root,
+                ctx,
                 &txs,
+                &StoreState(&*store),
                 |s| store.next_nonce(s),
             ) {
                 Ok(x) => break (x, txs),
@@ -223,5 +256,22 @@ impl Core {
             let r = net.request_blocks(req).await;
             let _ = me.send(Command::Synced(r)).await;
         });
+    }
+}
+
+/// Mempool admission of a contract call or evidence anchor: it must succeed on the committed
+/// state as the first transaction of the next block, so callers get the contract's error
+/// (over balance, not an admin, a second vote, re-anchoring) at once instead of a failed
+/// transaction in a block. It can still fail in a block when earlier transactions change
+/// the state first; the block's events then say why. Errors: [`RpcError::CallRejected`].
+fn admission_dry_run(
+    state: &StoreState<'_>,
+    ctx: BlockCtx,
+    tx: &Transaction,
+) -> Result<(), RpcError> {
+    match auditchain_contracts::dry_run(state, ctx, tx) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(RpcError::CallRejected(e.to_string())),
+        Err(e) => Err(RpcError::Unavailable(e.to_string())),
     }
 }

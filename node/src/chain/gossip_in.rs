@@ -63,6 +63,7 @@ impl Actor {
                 &p.block,
                 now,
                 |t| mempool.get(&t.id()).is_some_and(|m| m == t),
+                &crate::execute::StoreState(&**store),
                 |s| store.next_nonce(s),
             ) {
                 Ok(checked) => {

@@ -383,6 +383,8 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
                     history_nodes: &job.checked.nodes,
                     certificate: Some(&job.certificate),
                     parent_certificate: job.last_commit.as_ref(),
+                    state_writes: &job.checked.executed.state_writes,
+                    contract_events: &job.checked.executed.events_json,
                 });
                 if r.is_err() {
                     // a failing disk: do not spin; the actor retries the same block

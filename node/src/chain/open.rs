@@ -23,8 +23,12 @@ pub struct ChainStart {
 /// commit certificate. Errors: a message naming what failed.
 pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<ChainStart> {
     let gblock = genesis.block();
+    let state = genesis
+        .initial_state()
+        .map_err(anyhow::Error::msg)
+        .context("genesis contract state")?;
     store
-        .init(&gblock, &genesis.to_json_pretty())
+        .init(&gblock, &genesis.to_json_pretty(), &state.0)
         .context("opening the data dir")?;
     let height = store
         .head_height()?

@@ -365,6 +365,7 @@ impl PowActor {
                     block,
                     now_ms().max(block.header.timestamp_ms),
                     |t| mempool.get(&t.id()).is_some_and(|m| m == t),
+                    &crate::execute::StoreState(&**store),
                     |s| store.next_nonce(s),
                 )
                 .map_err(anyhow::Error::msg)?
@@ -379,6 +380,8 @@ impl PowActor {
                 history_nodes: &checked.nodes,
                 certificate: None,
                 parent_certificate: None,
+                state_writes: &checked.executed.state_writes,
+                contract_events: &checked.executed.events_json,
             })
             .context("committing the block")?;
         let d = pow::fields(&block.header).map_or(0, |(d, _)| u128::from(d));

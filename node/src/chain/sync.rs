@@ -144,6 +144,7 @@ impl Actor {
                 &cb.block,
                 now_ms().max(cb.block.header.timestamp_ms),
                 |_| false,
+                &crate::execute::StoreState(&*store),
                 |s| store.next_nonce(s),
             )
             .map_err(|e| format!("block {h}: {e}"))?;
@@ -154,6 +155,8 @@ impl Actor {
                 history_nodes: &checked.nodes,
                 certificate: cb.certificate.as_ref(),
                 parent_certificate: parent_cert.as_ref(),
+                state_writes: &checked.executed.state_writes,
+                contract_events: &checked.executed.events_json,
             }) {
                 // our disk, not the peer: no penalty
                 tracing::error!(height = h, error = %e, "committing a synced block failed");

@@ -189,6 +189,9 @@ fn parse_syslog(line: &str) -> Result<Event, String> {
     let msg = &c["msg"];
     let mut data = Map::new();
     data.insert("log_time".into(), json!(&c["time"]));
+    if let Some(ms) = log_time_ms(&c["time"]) {
+        data.insert("time_ms".into(), json!(ms));
+    }
     data.insert("host".into(), json!(&c["host"]));
     data.insert("program".into(), json!(prog));
     if let Some(pid) = c.name("pid").and_then(|p| p.as_str().parse::<u64>().ok()) {
@@ -211,6 +214,60 @@ fn parse_syslog(line: &str) -> Result<Event, String> {
         entity: c["host"].to_string(),
         data: Value::Object(data),
     })
+}
+
+/// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian; H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The log's own time in ms, for time-window rules (`/time_ms`): since the Unix epoch for an
+/// RFC 3339 timestamp (fraction and offset applied); for an RFC 3164 timestamp, which has no
+/// year, as if in 1970 (ms since January 1, 00:00 UTC), so that replays are deterministic.
+/// `None` if a field is out of range.
+fn log_time_ms(t: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let num = |s: &str| s.trim().parse::<i64>().ok();
+    let (days, rest) = if t.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        let (date, rest) = t.split_once('T')?;
+        let mut p = date.split('-');
+        let (y, m, d) = (num(p.next()?)?, num(p.next()?)?, num(p.next()?)?);
+        (days_from_civil(y, m, d), rest)
+    } else {
+        let m = MONTHS.iter().position(|x| t.starts_with(x))? as i64 + 1;
+        let d = num(t.get(4..6)?)?;
+        (days_from_civil(1970, m, d), t.get(7..)?)
+    };
+    let (hms, tail) = rest.split_at(8.min(rest.len()));
+    let mut p = hms.split(':');
+    let (h, mi, s) = (num(p.next()?)?, num(p.next()?)?, num(p.next()?)?);
+    if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..61).contains(&s) {
+        return None;
+    }
+    let mut ms = ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000;
+    let mut tail = tail;
+    if let Some(f) = tail.strip_prefix('.') {
+        let digits: String = f.chars().take_while(char::is_ascii_digit).collect();
+        tail = &f[digits.len()..];
+        let frac: String = digits.chars().chain("000".chars()).take(3).collect();
+        ms += num(&frac)?;
+    }
+    if let Some(sign) = tail.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let off = tail[1..].replace(':', "");
+        let (oh, om) = (num(off.get(0..2)?)?, num(off.get(2..4)?)?);
+        let off_ms = (oh * 60 + om) * 60_000;
+        ms += if sign == '+' { -off_ms } else { off_ms };
+    }
+    u64::try_from(ms).ok()
 }
 
 /// sshd message templates (OpenSSH 7.x wording, as in loghub's OpenSSH sample): event type and
@@ -492,6 +549,22 @@ mod tests {
         assert_eq!(e.entity, "QuorumCnxManager$Listener");
         assert_eq!(e.event_type, "zookeeper.received_connection_request");
         assert_eq!(e.data["time"], "19:04:12,394");
+    }
+
+    #[test]
+    fn log_times_become_ms() {
+        // RFC 3164 has no year: ms since January 1 (as in 1970)
+        assert_eq!(log_time_ms("Jan  1 00:00:01"), Some(1_000));
+        assert_eq!(
+            log_time_ms("Dec 10 06:55:46"),
+            Some(((343 * 24 + 6) * 60 + 55) * 60_000 + 46_000)
+        );
+        assert_eq!(log_time_ms("2024-03-01T00:00:00Z"), Some(1_709_251_200_000));
+        assert_eq!(
+            log_time_ms("2024-03-01T02:00:00.5+02:00"),
+            Some(1_709_251_200_500)
+        );
+        assert_eq!(log_time_ms("Dec 10 25:00:00"), None);
 
         let mut bad = Parser::new(Format::LoghubCsv, "x");
         assert!(bad.parse("a,b,c").unwrap_err().contains("Content"));

@@ -1,0 +1,551 @@
+//! Native contracts through real nodes: the QA brute-force rule on loghub's OpenSSH sample
+//! against an independent count from the structured CSV, identical contract state on 4
+//! validators after a mixed workload, governance end to end on 3 validators, and RPC
+//! refusals of calls that would fail (error 1014, nothing changed).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use auditchain_node::ingest::{Format, IngestOptions, ingest};
+use auditchain_primitives::call::{Choice, GovAction, Role, Rule};
+use auditchain_primitives::tx::Payload;
+use auditchain_primitives::{Hash, PublicKey, SecretKey, Transaction, TxBody};
+use auditchain_rpc::AuditChainApiClient;
+use auditchain_tests::{TestChain, Testnet, rpc_error, wait_until, wire};
+use serde_json::{Value, json};
+
+fn call(key: &SecretKey, chain: Hash, nonce: u64, payload: Payload) -> Transaction {
+    Transaction::sign(
+        TxBody {
+            chain_id: chain,
+            signer: key.public_key(),
+            nonce,
+            timestamp_ms: 1_700_000_000_000,
+            payload,
+        },
+        key,
+    )
+    .expect("valid call")
+}
+
+fn brute_force() -> Rule {
+    serde_json::from_value(json!({
+        "name": "ssh brute force", "active": true,
+        "conditions": {"event_type": "ssh_auth_failure",
+            "threshold": {"count": 5, "window_ms": 60_000, "group_by": "/ip", "time_pointer": "/time_ms"}},
+        "actions": [{"type": "alert", "severity": "critical", "message": "5 failed logins within 60 s"}]
+    }))
+    .expect("rule")
+}
+
+fn loghub(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/loghub")
+        .join(name)
+}
+
+/// Alerts per IP computed from `OpenSSH_2k.log_structured.csv` alone: failed-password
+/// templates (E8, E9, E10 and the "message repeated" E14), the IP from the content, the time
+/// from the Date/Day/Time columns, and a sliding 60 s window that fires at 5 and restarts.
+fn expected_alerts() -> BTreeMap<String, usize> {
+    let mut r = csv::Reader::from_path(loghub("OpenSSH_2k.log_structured.csv")).expect("csv");
+    let ip = regex::Regex::new(r"from (\d+\.\d+\.\d+\.\d+) port").expect("regex");
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut windows: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut alerts = BTreeMap::new();
+    for rec in r.records() {
+        let rec = rec.expect("record");
+        if !["E8", "E9", "E10", "E14"].contains(&&rec[7]) {
+            continue;
+        }
+        let addr = ip.captures(&rec[6]).expect("an IP")[1].to_string();
+        // month index and day only order times within the sample (December 10–11 here)
+        let m = months.iter().position(|x| *x == &rec[1]).expect("month") as u64;
+        let d: u64 = rec[2].parse().expect("day");
+        let hms: Vec<u64> = rec[3]
+            .split(':')
+            .map(|x| x.parse().expect("time"))
+            .collect();
+        let t = (((m * 31 + d) * 24 + hms[0]) * 60 + hms[1]) * 60_000 + hms[2] * 1000;
+        let w = windows.entry(addr.clone()).or_default();
+        w.retain(|x| *x + 60_000 >= t);
+        w.push(t);
+        if w.len() >= 5 {
+            w.clear();
+            *alerts.entry(addr).or_default() += 1;
+        }
+    }
+    alerts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn brute_force_alerts_on_openssh_match_an_independent_count() {
+    let chain = TestChain::start(1, |g| {
+        g.contracts.qa_rules.push(brute_force());
+        g.limits.max_block_txs = 1_000;
+    })
+    .await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = ingest(IngestOptions {
+        sidecar: tmp.path().join("sidecar.jsonl"),
+        ..IngestOptions::new(
+            &chain.node().rpc_url(),
+            chain.writers[0].clone(),
+            Format::Syslog,
+            vec![loghub("OpenSSH_2k.log")],
+        )
+    })
+    .await
+    .expect("ingest");
+    assert_eq!(s.submitted, 2_000, "{s:?}");
+    let mut got: BTreeMap<String, usize> = BTreeMap::new();
+    let mut cursor = Some(0);
+    while let Some(c) = cursor {
+        let page = chain
+            .client
+            .qa_get_alerts(
+                Some(json!({"rule": "ssh brute force"})),
+                Some(c),
+                Some(1000),
+            )
+            .await
+            .expect("alerts");
+        for a in page["alerts"].as_array().expect("alerts") {
+            *got.entry(a["group"].as_str().expect("ip").to_string())
+                .or_default() += 1;
+        }
+        cursor = page["next_cursor"].as_u64();
+    }
+    let want = expected_alerts();
+    assert!(
+        want.values().sum::<usize>() >= 10,
+        "the sample has brute-force bursts: {want:?}"
+    );
+    assert_eq!(got, want, "alerts per IP (chain vs. the CSV)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_validators_hold_identical_contract_state_after_a_mixed_workload() {
+    let mut net = Testnet::new(4, 2, |g| {
+        let admin = g.accounts[g.accounts.len() - 2].public_key;
+        for a in &mut g.accounts {
+            if a.public_key == admin {
+                a.roles.push(Role::Admin);
+                a.balance = 1_000;
+            }
+        }
+        g.contracts.qa_rules.push(brute_force());
+    });
+    for i in 0..4 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    let chain = net.genesis.hash();
+    let (w0, w1) = (net.writers[0].clone(), net.writers[1].clone());
+    assert!(net.genesis.has_role(&w0.public_key(), Role::Admin));
+    let file = auditchain_primitives::sha256(b"evidence");
+    let mut txs = vec![
+        call(
+            &w0,
+            chain,
+            0,
+            Payload::TokenMint {
+                to: w1.public_key(),
+                amount: 500,
+                reason: "seed".into(),
+            },
+        ),
+        call(
+            &w0,
+            chain,
+            1,
+            Payload::TokenTransfer {
+                to: w1.public_key(),
+                amount: 100,
+            },
+        ),
+        call(
+            &w0,
+            chain,
+            2,
+            Payload::GovPropose {
+                title: "t".into(),
+                description: String::new(),
+                voting_period_blocks: 1_000,
+                action: None,
+                quadratic: false,
+            },
+        ),
+        call(
+            &w0,
+            chain,
+            3,
+            Payload::AnchorEvidence {
+                entity_id: "case".into(),
+                sha256: file,
+                size_bytes: 8,
+                uri: None,
+            },
+        ),
+    ];
+    for n in 0..30u64 {
+        let (ty, data) = match n % 3 {
+            0 => ("bug_report", json!({})),
+            1 => (
+                "ssh_auth_failure",
+                json!({"ip": "10.0.0.1", "time_ms": n * 1000}),
+            ),
+            _ => ("complaint_created", json!({"sla_hours": 0})),
+        };
+        txs.push(net.record(1, n, ty, &format!("e{n}"), data));
+    }
+    let c = net.client(0);
+    for t in &txs {
+        c.submit(wire(t)).await.expect("admitted");
+    }
+    let h = net.wait_all(txs.len() as u64, 0, 60).await;
+    let vote = call(
+        &w1,
+        chain,
+        30,
+        Payload::GovVote {
+            proposal: 0,
+            choice: Choice::Yes,
+        },
+    );
+    net.client(2)
+        .submit(wire(&vote))
+        .await
+        .expect("vote admitted");
+    let h = net.wait_all(txs.len() as u64 + 1, h + 3, 60).await;
+    // every node executed every block itself (a proposal whose state_root differs from the
+    // re-execution is rejected): equal headers mean equal state roots; the stored state
+    // answers must agree as well
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let c = net.client(i);
+        let mut roots = Vec::new();
+        for height in 1..=h {
+            let b = c
+                .get_block_by_height(height, Some(false))
+                .await
+                .expect("block")
+                .expect("exists");
+            roots.push(b.header.state_root);
+        }
+        let ans = json!({
+            "roots": roots,
+            "supply": c.token_get_supply().await.expect("supply"),
+            "w1": c.token_get_balance(w1.public_key()).await.expect("balance"),
+            "proposal": c.gov_get_proposal(0).await.expect("proposal"),
+            "alerts": c.qa_get_alerts(None, None, None).await.expect("alerts"),
+            "breaches": c.sla_list_breaches(None, None).await.expect("breaches"),
+        });
+        answers.push(ans);
+    }
+    for a in &answers[1..] {
+        assert_eq!(a, &answers[0]);
+    }
+    let a = &answers[0];
+    assert_eq!(a["proposal"]["tally"]["votes"], 1, "{a}");
+    assert_eq!(
+        a["alerts"]["alerts"].as_array().map(Vec::len),
+        Some(2),
+        "10 failures from one IP"
+    );
+    assert_eq!(
+        a["breaches"]["breaches"].as_array().map(Vec::len),
+        Some(10),
+        "0-hour SLAs breach"
+    );
+    // 500 minted + 100 received + 10 bug reports × 15 (capped at 200 per window)
+    let b = a["w1"]["balance"].as_u64().expect("balance");
+    assert!((600 + 150..=600 + 200).contains(&b), "{b}");
+    net.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn governance_grants_a_role_on_3_validators_and_a_missed_quorum_changes_nothing() {
+    let mut net = Testnet::new(3, 2, |g| {
+        let n = g.accounts.len();
+        g.accounts[n - 2].balance = 800; // writer 0
+        g.accounts[n - 1].balance = 100; // writer 1: 11 % alone, below the 20 % quorum
+    });
+    for i in 0..3 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    let chain = net.genesis.hash();
+    let (w0, w1) = (net.writers[0].clone(), net.writers[1].clone());
+    let newcomer = SecretKey::generate();
+    let grant = |who: &SecretKey| GovAction::GrantRole {
+        account: who.public_key(),
+        role: Role::Writer,
+    };
+    let other = SecretKey::generate();
+    let c = net.client(0);
+    for (n, t) in [
+        call(
+            &w0,
+            chain,
+            0,
+            Payload::GovPropose {
+                title: "grant".into(),
+                description: String::new(),
+                voting_period_blocks: 40,
+                action: Some(grant(&newcomer)),
+                quadratic: false,
+            },
+        ),
+        call(
+            &w1,
+            chain,
+            0,
+            Payload::GovPropose {
+                title: "grant".into(),
+                description: String::new(),
+                voting_period_blocks: 40,
+                action: Some(grant(&other)),
+                quadratic: false,
+            },
+        ),
+    ]
+    .iter()
+    .enumerate()
+    {
+        c.submit(wire(t))
+            .await
+            .unwrap_or_else(|e| panic!("proposal {n}: {e}"));
+    }
+    net.wait_all(2, 0, 30).await;
+    let list = c
+        .gov_list_proposals(Some("active".into()), None, None)
+        .await
+        .expect("list");
+    let ids: Vec<(u64, PublicKey)> = list["proposals"]
+        .as_array()
+        .expect("proposals")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_u64().expect("id"),
+                serde_json::from_value(p["proposer"].clone()).expect("key"),
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let id_of = |k: &SecretKey| {
+        ids.iter()
+            .find(|(_, p)| *p == k.public_key())
+            .expect("proposal")
+            .0
+    };
+    c.submit_and_wait(
+        wire(&call(
+            &w0,
+            chain,
+            1,
+            Payload::GovVote {
+                proposal: id_of(&w0),
+                choice: Choice::Yes,
+            },
+        )),
+        None,
+    )
+    .await
+    .expect("vote");
+    c.submit_and_wait(
+        wire(&call(
+            &w1,
+            chain,
+            1,
+            Payload::GovVote {
+                proposal: id_of(&w1),
+                choice: Choice::Yes,
+            },
+        )),
+        None,
+    )
+    .await
+    .expect("vote");
+    // a second vote (after the first committed) is refused at once and changes nothing
+    let twice = call(
+        &w0,
+        chain,
+        2,
+        Payload::GovVote {
+            proposal: id_of(&w0),
+            choice: Choice::No,
+        },
+    );
+    let e = c.submit(wire(&twice)).await.expect_err("second vote");
+    assert_eq!(rpc_error(&e).0, 1014, "{e}");
+    wait_until("both proposals resolved on every node", 60, async || {
+        for i in 0..3 {
+            let l = net
+                .client(i)
+                .gov_list_proposals(Some("active".into()), None, None)
+                .await
+                .expect("list");
+            if !l["proposals"].as_array().is_some_and(Vec::is_empty) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for i in 0..3 {
+        let c = net.client(i);
+        assert_eq!(
+            c.gov_get_proposal(id_of(&w0)).await.expect("p")["status"],
+            "passed"
+        );
+        assert_eq!(
+            c.gov_get_proposal(id_of(&w1)).await.expect("p")["status"],
+            "no_quorum"
+        );
+        let roles = |v: Value| v["roles"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            roles(c.token_get_balance(newcomer.public_key()).await.expect("b")),
+            vec![json!("writer")]
+        );
+        assert!(roles(c.token_get_balance(other.public_key()).await.expect("b")).is_empty());
+    }
+    // the granted writer is now accepted by every node; the other is refused
+    let ok = auditchain_tests::sign_record(&newcomer, chain, 0, "joined", "e", json!({}));
+    net.client(1)
+        .submit(wire(&ok))
+        .await
+        .expect("newcomer may write");
+    let refused = auditchain_tests::sign_record(&other, chain, 0, "joined", "e", json!({}));
+    assert_eq!(
+        rpc_error(
+            &net.client(2)
+                .submit(wire(&refused))
+                .await
+                .expect_err("not a writer")
+        )
+        .0,
+        1007
+    );
+    net.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_would_fail_are_refused_with_1014_and_change_nothing() {
+    let chain = TestChain::start(2, |g| {
+        let n = g.accounts.len();
+        g.accounts[n - 1].balance = 50;
+        g.contracts.rewards.block_reward = 0;
+    })
+    .await;
+    let id = chain.genesis.hash();
+    let (w0, w1) = (&chain.writers[0], &chain.writers[1]);
+    let c = &chain.client;
+    let supply = c.token_get_supply().await.expect("supply");
+    let cases = [
+        (
+            call(
+                w0,
+                id,
+                0,
+                Payload::TokenMint {
+                    to: w0.public_key(),
+                    amount: 5,
+                    reason: "x".into(),
+                },
+            ),
+            "admin role",
+        ),
+        (
+            call(
+                w1,
+                id,
+                0,
+                Payload::TokenTransfer {
+                    to: w0.public_key(),
+                    amount: 51,
+                },
+            ),
+            "below 51",
+        ),
+        (
+            call(
+                w1,
+                id,
+                0,
+                Payload::GovVote {
+                    proposal: 9,
+                    choice: Choice::Yes,
+                },
+            ),
+            "unknown proposal 9",
+        ),
+        (
+            call(
+                w1,
+                id,
+                0,
+                Payload::GovPropose {
+                    title: "t".into(),
+                    description: String::new(),
+                    voting_period_blocks: 3,
+                    action: Some(GovAction::SetParam {
+                        name: "nope.x".into(),
+                        value: 1,
+                    }),
+                    quadratic: false,
+                },
+            ),
+            "no such parameter",
+        ),
+        (
+            call(
+                w1,
+                id,
+                0,
+                Payload::QaSetRule {
+                    rule: brute_force(),
+                },
+            ),
+            "admin role",
+        ),
+    ];
+    for (t, needle) in &cases {
+        let e = c.submit(wire(t)).await.expect_err("refused");
+        let (code, msg) = rpc_error(&e);
+        assert_eq!(code, 1014, "{msg}");
+        assert!(msg.contains(needle), "{msg}");
+    }
+    let file = auditchain_primitives::sha256(b"f");
+    let anchor = |n| {
+        call(
+            w1,
+            id,
+            n,
+            Payload::AnchorEvidence {
+                entity_id: "case".into(),
+                sha256: file,
+                size_bytes: 1,
+                uri: None,
+            },
+        )
+    };
+    c.submit_and_wait(wire(&anchor(0)), None)
+        .await
+        .expect("first anchoring");
+    let (code, msg) = rpc_error(&c.submit(wire(&anchor(1))).await.expect_err("re-anchoring"));
+    assert_eq!(code, 1014);
+    assert!(msg.contains("already anchored"), "{msg}");
+    assert_eq!(c.token_get_supply().await.expect("supply"), supply);
+    assert_eq!(
+        c.token_get_balance(w1.public_key()).await.expect("b")["balance"],
+        50
+    );
+    assert_eq!(
+        c.evidence_verify(file).await.expect("verify").anchors.len(),
+        1
+    );
+}
