@@ -65,6 +65,32 @@ pub struct Alert {
     pub tx_id: Option<auditchain_primitives::Hash>,
 }
 
+/// Threshold windows and the alert counter of the block being executed, kept decoded between
+/// consecutive records (records never fail, so nothing here needs rolling back) and written
+/// to state by [`QaCache::flush`] before any other call and at the end of the block.
+#[derive(Debug, Default)]
+pub struct QaCache {
+    windows: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
+    alert_next: Option<u64>,
+}
+
+impl QaCache {
+    /// Writes the cached windows (an empty window deletes its key) and alert counter.
+    pub fn flush(&mut self, st: &mut Overlay<'_>) -> Result<(), StateError> {
+        for (k, v) in std::mem::take(&mut self.windows) {
+            if v.is_empty() {
+                st.delete(k);
+            } else {
+                st.put_json(k, &v)?;
+            }
+        }
+        if let Some(n) = self.alert_next.take() {
+            st.put_json(keys::ALERT_NEXT.to_vec(), &n)?;
+        }
+        Ok(())
+    }
+}
+
 /// The active rules, by name.
 pub fn active_rules(st: &Overlay<'_>) -> Result<Vec<Rule>, StateError> {
     Ok(all_rules(st)?.into_iter().filter(|r| r.active).collect())
@@ -128,7 +154,12 @@ fn text_of(v: &Value) -> String {
 }
 
 /// Runs the active `rules` on a committed record.
-pub fn on_event(c: &mut Call<'_>, rules: &[Rule], ev: &Event<'_>) -> Result<(), ContractError> {
+pub fn on_event(
+    c: &mut Call<'_>,
+    rules: &[Rule],
+    ev: &Event<'_>,
+    cache: &mut QaCache,
+) -> Result<(), ContractError> {
     let signer = c.signer;
     for rule in rules {
         if !matches(rule, &signer, ev) {
@@ -151,18 +182,23 @@ pub fn on_event(c: &mut Call<'_>, rules: &[Rule], ev: &Event<'_>) -> Result<(), 
                 },
             };
             let key = keys::rule_window(&rule.name, &g);
-            let mut times: Vec<u64> = c.st.get_json(&key)?.unwrap_or_default();
+            let times = match cache.windows.entry(key) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let stored: Vec<u64> = c.st.get_json(v.key())?.unwrap_or_default();
+                    v.insert(stored)
+                }
+            };
             let since = time.saturating_sub(t.window_ms);
             times.retain(|x| *x >= since && *x <= time);
             times.push(time);
             if times.len() < t.count as usize {
-                c.st.put_json(key, &times)?;
                 continue;
             }
-            c.st.delete(key);
+            times.clear();
             group = t.group_by.as_ref().map(|_| g);
         }
-        fire(c, rule, ev, group)?;
+        fire(c, rule, ev, group, cache)?;
     }
     Ok(())
 }
@@ -172,12 +208,17 @@ fn fire(
     rule: &Rule,
     ev: &Event<'_>,
     group: Option<String>,
+    cache: &mut QaCache,
 ) -> Result<(), ContractError> {
     let signer = c.signer;
     for a in &rule.actions {
         match a {
             Action::Alert { severity, message } => {
-                let seq = c.get_u64(keys::ALERT_NEXT)?;
+                let seq = match cache.alert_next {
+                    Some(n) => n,
+                    None => c.get_u64(keys::ALERT_NEXT)?,
+                };
+                cache.alert_next = Some(seq + 1);
                 let alert = Alert {
                     seq,
                     rule: rule.name.clone(),
@@ -192,7 +233,6 @@ fn fire(
                     tx_id: c.tx.map(|(_, id)| id),
                 };
                 c.st.put_json(keys::alert(seq), &alert)?;
-                c.put_u64(keys::ALERT_NEXT.to_vec(), seq + 1)?;
                 c.emit(ContractEvent::AlertRaised {
                     seq,
                     rule: rule.name.clone(),

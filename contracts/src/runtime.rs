@@ -117,6 +117,7 @@ pub struct BlockExec<'a> {
     ctx: BlockCtx,
     params: Params,
     rules: Vec<Rule>,
+    qa_cache: qa::QaCache,
     events: Vec<EventRecord>,
 }
 
@@ -170,6 +171,7 @@ impl<'a> BlockExec<'a> {
             ctx,
             params,
             rules,
+            qa_cache: qa::QaCache::default(),
             events: Vec::new(),
         })
     }
@@ -184,6 +186,9 @@ impl<'a> BlockExec<'a> {
     /// [`ContractEvent::CallFailed`]. Errors: only state read failures.
     pub fn apply(&mut self, index: u32, tx: &Transaction) -> Result<(), StateError> {
         let body = tx.body();
+        if !matches!(body.payload, Payload::RecordEvent { .. }) {
+            self.qa_cache.flush(&mut self.st)?;
+        }
         let mut c = Call::new(
             &self.st,
             &self.ctx,
@@ -191,7 +196,7 @@ impl<'a> BlockExec<'a> {
             body.signer,
             Some((index, tx.id())),
         );
-        match dispatch(&mut c, &self.rules, &body.payload) {
+        match dispatch(&mut c, &self.rules, &body.payload, &mut self.qa_cache) {
             Ok(()) => {
                 let Call {
                     st,
@@ -219,6 +224,7 @@ impl<'a> BlockExec<'a> {
 
     /// End-of-block work, then everything the block wrote. Errors: state read failures.
     pub fn finish(mut self) -> Result<BlockOutput, StateError> {
+        self.qa_cache.flush(&mut self.st)?;
         let proposer = self.ctx.proposer;
         let mut c = Call::new(&self.st, &self.ctx, &self.params, proposer, None);
         let end = (|| -> Result<(), ContractError> {
@@ -251,7 +257,12 @@ impl<'a> BlockExec<'a> {
     }
 }
 
-fn dispatch(c: &mut Call<'_>, rules: &[Rule], p: &Payload) -> Result<(), ContractError> {
+fn dispatch(
+    c: &mut Call<'_>,
+    rules: &[Rule],
+    p: &Payload,
+    cache: &mut qa::QaCache,
+) -> Result<(), ContractError> {
     match p {
         Payload::RecordEvent {
             event_type,
@@ -266,7 +277,7 @@ fn dispatch(c: &mut Call<'_>, rules: &[Rule], p: &Payload) -> Result<(), Contrac
             };
             rewards::on_event(c, event_type)?;
             sla::on_event(c, &ev)?;
-            qa::on_event(c, rules, &ev)
+            qa::on_event(c, rules, &ev, cache)
         }
         Payload::AnchorEvidence {
             entity_id,
@@ -336,7 +347,8 @@ pub fn dry_run(
     let mut b = BlockExec::begin(base, ctx)?;
     let body = tx.body();
     let mut c = Call::new(&b.st, &b.ctx, &b.params, body.signer, Some((0, tx.id())));
-    let r = dispatch(&mut c, &b.rules, &body.payload);
+    let mut cache = qa::QaCache::default();
+    let r = dispatch(&mut c, &b.rules, &body.payload, &mut cache);
     drop(c);
     b.events.clear();
     match r {

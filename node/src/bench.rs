@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use auditchain_contracts::ContractsConfig;
 use auditchain_genesis::{Genesis, Limits};
 use auditchain_primitives::keys::{verify, verify_batch};
 use auditchain_primitives::{PublicKey, SecretKey, Signature};
@@ -82,6 +83,9 @@ pub struct IngestArgs {
     /// Keep the chain in memory instead of sled (isolates storage cost).
     #[arg(long)]
     pub in_memory: bool,
+    /// Threshold rules added to the 3 built-in QA rules in the run with contracts.
+    #[arg(long, default_value_t = 20)]
+    pub rules: usize,
 }
 
 /// Runs a benchmark.
@@ -186,6 +190,120 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         sig.batch256_all_cores
     );
 
+    let bare = bare_contracts();
+    let rules = contracts_with_rules(a.rules);
+    println!("executor alone (no signatures, no storage), blocks of 1,000 of the bench's events:");
+    let (us_bare, us_rules) = tokio::task::spawn_blocking({
+        let (b, r) = (bare.clone(), rules.clone());
+        move || (execute_cost_us(&b), execute_cost_us(&r))
+    })
+    .await?;
+    let (us_bare, us_rules) = (us_bare?, us_rules?);
+    println!(
+        "  {us_bare:.2} µs/event without contracts' work | {us_rules:.2} µs/event with rewards, SLAs, the 3 built-in rules and {} threshold rules | rule evaluation {:.2} µs/event",
+        a.rules,
+        us_rules - us_bare
+    );
+    let without = ingest_once(&a, &sig, bare, "no rewards, rules or SLAs").await?;
+    let with = ingest_once(
+        &a,
+        &sig,
+        rules,
+        "3 built-in + threshold rules, rewards, SLA",
+    )
+    .await?;
+    println!(
+        "contracts cost {:.1} % of ingest throughput ({without:.0} → {with:.0} events/s; target ≤ 10 %)",
+        100.0 * (without - with) / without
+    );
+    Ok(())
+}
+
+/// A contracts section that does nothing per event: no reward table, block reward, SLA or
+/// rule (the contracts still run: the baseline for their cost).
+pub fn bare_contracts() -> ContractsConfig {
+    let mut c = ContractsConfig::default();
+    c.rewards.table.clear();
+    c.rewards.block_reward = 0;
+    c.sla.clear();
+    c.qa_rules.clear();
+    c
+}
+
+/// The defaults (rewards, SLA, the 3 built-in rules) plus `n` threshold rules on the
+/// bench's `ssh_auth_failure` events, grouped by `/ip`, `/user` or `/port` in turn.
+pub fn contracts_with_rules(n: usize) -> ContractsConfig {
+    let mut c = ContractsConfig::default();
+    for i in 0..n {
+        let group = ["/ip", "/user", "/port"][i % 3];
+        let rule = serde_json::from_value(json!({
+            "name": format!("threshold {i:02}"), "active": true,
+            "conditions": {"event_type": "ssh_auth_failure",
+                "fields": [{"pointer": "/port", "op": "ge", "value": 1}],
+                "threshold": {"count": 3 + i % 5, "window_ms": 60_000, "group_by": group}},
+            "actions": [{"type": "alert", "severity": "warning", "message": format!("threshold {i}")}]
+        }));
+        if let Ok(r) = rule {
+            c.qa_rules.push(r);
+        }
+    }
+    c
+}
+
+/// Mean execution time per event of 10 blocks of 1,000 bench events on in-memory state, µs.
+fn execute_cost_us(contracts: &ContractsConfig) -> anyhow::Result<f64> {
+    use auditchain_contracts::{BlockCtx, MemState};
+    let key = SecretKey::from_seed(&[7; 32]);
+    let mut g = Genesis::new_round_robin(
+        "bench",
+        0,
+        100,
+        &[key.public_key()],
+        &[key.public_key()],
+        &[],
+    );
+    g.contracts = contracts.clone();
+    g.limits.max_block_txs = 1_000;
+    let chain = g.hash();
+    let mut state: MemState = g.initial_state().map_err(anyhow::Error::msg)?;
+    let mut root = g.block().header.state_root;
+    let mut nonce = 0u64;
+    let mut spent = Duration::ZERO;
+    for height in 1..=10u64 {
+        let txs = (0..1_000)
+            .map(|_| {
+                let i = nonce as usize;
+                let data = json!({"ip": format!("10.0.{}.{}", (i / 256) % 256, i % 256), "user": "root", "port": 22, "seq": i});
+                nonce += 1;
+                sign_record(chain, &key, nonce - 1, "ssh_auth_failure", &format!("host-{}", i % 64), Some(data), None)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let ctx = BlockCtx {
+            height,
+            timestamp_ms: height * 100,
+            proposer: key.public_key(),
+            round_robin: true,
+        };
+        let next = nonce - 1_000;
+        let t = Instant::now();
+        let out = crate::execute::execute(&g, &chain, &root, ctx, &txs, &state, |_| {
+            Ok::<u64, std::convert::Infallible>(next)
+        })?;
+        spent += t.elapsed();
+        state.apply(&out.state_writes);
+        root = out.state_root;
+    }
+    Ok(spent.as_secs_f64() * 1e6 / 10_000.0)
+}
+
+/// One end-to-end ingest run with `contracts` in genesis; returns committed events/s.
+async fn ingest_once(
+    a: &IngestArgs,
+    sig: &SigRates,
+    contracts: ContractsConfig,
+    label: &str,
+) -> anyhow::Result<f64> {
+    println!("--- ingest with contracts: {label}");
     let validator = SecretKey::generate();
     let writers: Vec<SecretKey> = (0..a.signers).map(|_| SecretKey::generate()).collect();
     let writer_keys: Vec<PublicKey> = writers.iter().map(SecretKey::public_key).collect();
@@ -204,6 +322,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         mempool_max_bytes: 4 << 30,
         ..Limits::default()
     };
+    genesis.contracts = contracts;
     genesis.validate()?;
     let chain_id = genesis.hash();
 
@@ -302,7 +421,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     if rejected > 0 {
         bail!("{rejected} events were rejected");
     }
-    Ok(())
+    Ok(eps)
 }
 
 /// Signs `record_event`s for event indexes `range` on all cores: event `i` is signed by

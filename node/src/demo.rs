@@ -67,6 +67,7 @@ pub async fn run(o: DemoOptions) -> anyhow::Result<()> {
     // blocks of at most 500 events: a few blocks to look at, each verified well inside the
     // proposal timeout even by an unoptimised build
     genesis.limits.max_block_txs = 500;
+    genesis.contracts.qa_rules.push(brute_force_rule()?);
     let genesis_path = dir.path().join("genesis.json");
     std::fs::write(&genesis_path, genesis.to_json_pretty() + "\n")?;
     let nodes = start_cluster(dir.path(), &genesis, &keys).await?;
@@ -244,12 +245,28 @@ async fn summarize(clients: &[HttpClient]) -> anyhow::Result<()> {
     }
     let mut ips: Vec<_> = by_ip.into_iter().collect();
     ips.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    println!(
-        "top sources of failed logins (from the chain's trail; QA alert rules come with the contracts):"
-    );
+    println!("top sources of failed logins (from the chain's trail):");
     for (ip, n) in ips.iter().take(5) {
         println!("  {ip:<16} {n} failures");
     }
+    let alerts = clients[0]
+        .qa_get_alerts(
+            Some(serde_json::json!({"rule": BRUTE_FORCE})),
+            None,
+            Some(1000),
+        )
+        .await?;
+    let mut alerted: BTreeMap<String, u64> = BTreeMap::new();
+    for a in alerts["alerts"].as_array().into_iter().flatten() {
+        *alerted
+            .entry(a["group"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    println!(
+        "QA rule {BRUTE_FORCE:?} (≥ 5 failures per IP within 60 s of log time): {} alerts for {} IPs",
+        alerted.values().sum::<u64>(),
+        alerted.len()
+    );
     if let Some(entity) = failures
         .first()
         .map(|e| e.tx.body.payload.entity_id().to_string())
@@ -309,4 +326,16 @@ async fn receipt(
     }
     println!("the same receipt with a forged position is rejected, as it must be");
     Ok(())
+}
+
+const BRUTE_FORCE: &str = "ssh brute force";
+
+/// The demo's QA rule: 5 failed logins from one IP within 60 s of the log's own time.
+fn brute_force_rule() -> anyhow::Result<auditchain_primitives::call::Rule> {
+    Ok(serde_json::from_value(serde_json::json!({
+        "name": BRUTE_FORCE, "active": true,
+        "conditions": {"event_type": "ssh_auth_failure",
+            "threshold": {"count": 5, "window_ms": 60_000, "group_by": "/ip", "time_pointer": "/time_ms"}},
+        "actions": [{"type": "alert", "severity": "critical", "message": "5 failed logins from one IP within 60 s"}]
+    }))?)
 }
