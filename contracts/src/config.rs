@@ -61,7 +61,7 @@ pub struct GovParams {
     pub min_voting_period_blocks: u64,
     /// Longest voting period, blocks.
     pub max_voting_period_blocks: u64,
-    /// A validator-set change decided at height h applies from height h + this (≥ 1).
+    /// A validator-set change decided at height h applies from height h + this (≥ 2).
     pub validator_change_delay_blocks: u64,
 }
 
@@ -259,10 +259,12 @@ impl Params {
                 "must be 1–max_voting_period_blocks",
             );
         }
-        if g.validator_change_delay_blocks == 0 {
+        // ≥ 2: a node learns of a change when the deciding block commits, before it starts
+        // the height after next
+        if g.validator_change_delay_blocks < 2 {
             return err(
                 "governance.validator_change_delay_blocks",
-                "must be at least 1",
+                "must be at least 2",
             );
         }
         let mut types = std::collections::BTreeSet::new();
@@ -361,6 +363,10 @@ mod tests {
         assert!(p.set("rewards.nope", 1).is_err());
         assert!(p.set("governance.quorum_bps", 10_001).is_err());
         assert!(p.set("rewards.window_blocks", 0).is_err());
+        assert!(
+            p.set("governance.validator_change_delay_blocks", 1)
+                .is_err()
+        );
         assert_eq!(p, before, "a failed set changes nothing");
     }
 }
