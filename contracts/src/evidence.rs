@@ -57,7 +57,7 @@ pub fn anchor(
         signer: c.signer,
         height: c.ctx.height,
         time_ms: c.ctx.timestamp_ms,
-        tx_id: c.tx.map(|(_, id)| id).unwrap_or(Hash::ZERO),
+        tx_id: c.tx_id().unwrap_or(Hash::ZERO),
     };
     c.st.put_json(key, &a)?;
     c.emit(ContractEvent::EvidenceAnchored {

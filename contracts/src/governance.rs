@@ -333,14 +333,8 @@ pub fn end_block(c: &mut Call<'_>) -> Result<(), ContractError> {
             let mut run = Call::new(&c.st, c.ctx, c.params, c.signer, None);
             match execute_action(&mut run, &a, p.id) {
                 Ok(()) => {
-                    let Call {
-                        st,
-                        events,
-                        rules_changed,
-                        ..
-                    } = run;
-                    let w = st.into_writes();
-                    c.st.absorb(w);
+                    let (writes, events, rules_changed) = run.into_parts();
+                    c.st.absorb(writes);
                     c.events.extend(events);
                     c.rules_changed |= rules_changed;
                 }

@@ -230,7 +230,7 @@ fn fire(
                     group: group.clone(),
                     height: c.ctx.height,
                     time_ms: c.ctx.timestamp_ms,
-                    tx_id: c.tx.map(|(_, id)| id),
+                    tx_id: c.tx_id(),
                 };
                 c.st.put_json(keys::alert(seq), &alert)?;
                 c.emit(ContractEvent::AlertRaised {

@@ -36,8 +36,9 @@ pub struct Call<'s> {
     pub params: &'s Params,
     /// The transaction's signer (the proposer for end-of-block work).
     pub signer: PublicKey,
-    /// Index and id of the transaction, if any.
-    pub tx: Option<(u32, Hash)>,
+    /// Index in the block and the transaction, if any (its id is hashed only when needed:
+    /// [`Call::tx_id`]).
+    pub tx: Option<(u32, &'s Transaction)>,
     /// Events emitted so far.
     pub events: Vec<EventRecord>,
     /// Set when the QA rules changed.
@@ -51,7 +52,7 @@ impl<'s> Call<'s> {
         ctx: &'s BlockCtx,
         params: &'s Params,
         signer: PublicKey,
-        tx: Option<(u32, Hash)>,
+        tx: Option<(u32, &'s Transaction)>,
     ) -> Self {
         Self {
             st: Overlay::new(base),
@@ -62,6 +63,16 @@ impl<'s> Call<'s> {
             events: Vec::new(),
             rules_changed: false,
         }
+    }
+
+    /// The id of the call's transaction, if any.
+    pub fn tx_id(&self) -> Option<Hash> {
+        self.tx.map(|(_, t)| t.id())
+    }
+
+    /// Ends a call that succeeded: its writes, its events, and whether it changed the QA rules.
+    pub fn into_parts(self) -> (Writes, Vec<EventRecord>, bool) {
+        (self.st.into_writes(), self.events, self.rules_changed)
     }
 
     /// Records an event.
@@ -194,17 +205,11 @@ impl<'a> BlockExec<'a> {
             &self.ctx,
             &self.params,
             body.signer,
-            Some((index, tx.id())),
+            Some((index, tx)),
         );
         match dispatch(&mut c, &self.rules, &body.payload, &mut self.qa_cache) {
             Ok(()) => {
-                let Call {
-                    st,
-                    events,
-                    rules_changed,
-                    ..
-                } = c;
-                let writes = st.into_writes();
+                let (writes, events, rules_changed) = c.into_parts();
                 self.st.absorb(writes);
                 self.events.extend(events);
                 if rules_changed {
@@ -245,8 +250,7 @@ impl<'a> BlockExec<'a> {
             }
         }
         let validators = system::advance_validator_set(&mut c)?;
-        let Call { st, events, .. } = c;
-        let writes = st.into_writes();
+        let (writes, events, _) = c.into_parts();
         self.st.absorb(writes);
         self.events.extend(events);
         Ok(BlockOutput {
@@ -344,14 +348,10 @@ pub fn dry_run(
     ctx: BlockCtx,
     tx: &Transaction,
 ) -> Result<Result<(), ContractError>, StateError> {
-    let mut b = BlockExec::begin(base, ctx)?;
+    let b = BlockExec::begin(base, ctx)?;
     let body = tx.body();
-    let mut c = Call::new(&b.st, &b.ctx, &b.params, body.signer, Some((0, tx.id())));
-    let mut cache = qa::QaCache::default();
-    let r = dispatch(&mut c, &b.rules, &body.payload, &mut cache);
-    drop(c);
-    b.events.clear();
-    match r {
+    let mut c = Call::new(&b.st, &b.ctx, &b.params, body.signer, Some((0, tx)));
+    match dispatch(&mut c, &b.rules, &body.payload, &mut qa::QaCache::default()) {
         Err(ContractError::State(e)) => Err(e),
         other => Ok(other),
     }

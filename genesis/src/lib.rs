@@ -501,6 +501,45 @@ mod tests {
     }
 
     #[test]
+    fn contracts_section_errors_name_the_field() {
+        let base = sample();
+        let with = |contracts: &str| {
+            base.replacen(
+                "\"chain_name\"",
+                &format!("\"contracts\":{contracts},\"chain_name\""),
+                1,
+            )
+        };
+        let rule =
+            r#"{"name":"r","active":true,"conditions":{},"actions":[{"type":"mint","amount":1}]}"#;
+        assert!(Genesis::from_json(&with(&format!(r#"{{"qa_rules":[{rule}]}}"#))).is_ok());
+        let e = err(&with(&format!(r#"{{"qa_rules":[{rule},{rule}]}}"#)));
+        assert!(
+            e.contains("contracts.qa_rules[1]") && e.contains("duplicate"),
+            "{e}"
+        );
+        let bad_ptr = rule.replace("{}", r#"{"fields":[{"pointer":"x","op":"eq","value":1}]}"#);
+        let e = err(&with(&format!(r#"{{"qa_rules":[{bad_ptr}]}}"#)));
+        assert!(e.contains("JSON pointer"), "{e}");
+        let e = err(&with(
+            r#"{"governance":{"validator_change_delay_blocks":1}}"#,
+        ));
+        assert!(e.contains("validator_change_delay_blocks"), "{e}");
+        let e = err(&with(r#"{"rewards":{"window_blocks":0}}"#));
+        assert!(e.contains("contracts.rewards.window_blocks"), "{e}");
+        let e = err(&with(r#"{"nope":1}"#));
+        assert!(e.contains("nope"), "{e}");
+        let big = base.replace("\"balance\":5", "\"balance\":9007199254740991");
+        let v = SecretKey::from_seed(&[1; 32]).public_key();
+        let over = big.replace(
+            &format!("{{\"public_key\":\"{v}\",\"roles\":[\"validator\"]}}"),
+            &format!("{{\"public_key\":\"{v}\",\"roles\":[\"validator\"],\"balance\":1}}"),
+        );
+        assert!(Genesis::from_json(&big).is_ok());
+        assert!(err(&over).contains("supply cap"), "{}", err(&over));
+    }
+
+    #[test]
     fn round_robin_constructor_merges_roles() {
         let v = SecretKey::from_seed(&[1; 32]).public_key();
         let w = SecretKey::from_seed(&[2; 32]).public_key();

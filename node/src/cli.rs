@@ -727,22 +727,18 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         .map(serde_json::from_str::<serde_json::Value>)
         .transpose()
         .context("--data is not valid JSON")?;
-    let c = client(&a.rpc.rpc)?;
-    let status = c
-        .node_status()
-        .await
-        .with_context(|| format!("contacting node at {}", a.rpc.rpc))?;
-    let nonce = c.next_nonce(key.public_key()).await?;
-    let tx = sign_record(
-        status.chain_id,
-        &key,
-        nonce,
-        &a.event_type,
-        &a.entity,
-        data,
-        a.data_hash,
-    )?;
-    let r = c.submit_and_wait((&tx).into(), Some(a.timeout_ms)).await?;
+    let (_, r) = sign_and_wait(&a.rpc.rpc, &key, a.timeout_ms, |chain_id, nonce| {
+        sign_record(
+            chain_id,
+            &key,
+            nonce,
+            &a.event_type,
+            &a.entity,
+            data,
+            a.data_hash,
+        )
+    })
+    .await?;
     println!(
         "{}",
         serde_json::json!({
@@ -751,6 +747,27 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         })
     );
     Ok(())
+}
+
+/// Asks the node at `rpc` for its chain id and `key`'s next nonce, has `sign` build the
+/// transaction, submits it and waits up to `timeout_ms` for its commit. Returns the client
+/// and the receipt. Errors: the node unreachable, a refusal (with the node's message), or a
+/// timeout.
+pub(crate) async fn sign_and_wait(
+    rpc: &str,
+    key: &SecretKey,
+    timeout_ms: u64,
+    sign: impl FnOnce(Hash, u64) -> anyhow::Result<Transaction>,
+) -> anyhow::Result<(HttpClient, Receipt)> {
+    let c = client(rpc)?;
+    let status = c
+        .node_status()
+        .await
+        .with_context(|| format!("contacting node at {rpc}"))?;
+    let nonce = c.next_nonce(key.public_key()).await?;
+    let tx = sign(status.chain_id, nonce)?;
+    let r = c.submit_and_wait((&tx).into(), Some(timeout_ms)).await?;
+    Ok((c, r))
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {

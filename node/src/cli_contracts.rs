@@ -15,7 +15,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::chain::now_ms;
-use crate::cli::{RpcArg, client, print_json};
+use crate::cli::{RpcArg, client, print_json, sign_and_wait};
 use crate::keyfile;
 
 /// How a call is signed and sent.
@@ -202,22 +202,17 @@ pub enum SlaCmd {
 /// Errors: the node refused it (with the node's message) or the wait failed.
 async fn send(a: &CallArgs, payload: Payload) -> anyhow::Result<()> {
     let key = keyfile::read(&a.key)?;
-    let c = client(&a.rpc.rpc)?;
-    let status = c
-        .node_status()
-        .await
-        .with_context(|| format!("contacting node at {}", a.rpc.rpc))?;
-    let nonce = c.next_nonce(key.public_key()).await?;
-    let body = TxBody {
-        chain_id: status.chain_id,
-        signer: key.public_key(),
-        nonce,
-        timestamp_ms: now_ms(),
-        payload,
-    };
-    body.validate()?;
-    let tx = Transaction::sign(body, &key)?;
-    let r = c.submit_and_wait((&tx).into(), Some(a.timeout_ms)).await?;
+    let (c, r) = sign_and_wait(&a.rpc.rpc, &key, a.timeout_ms, |chain_id, nonce| {
+        let body = TxBody {
+            chain_id,
+            signer: key.public_key(),
+            nonce,
+            timestamp_ms: now_ms(),
+            payload,
+        };
+        Ok(Transaction::sign(body, &key)?)
+    })
+    .await?;
     let events = c.chain_get_contract_events(r.header.height).await?;
     let mine: Vec<Value> = events
         .as_array()
@@ -344,7 +339,6 @@ pub async fn qa(cmd: QaCmd) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let rule: Rule = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a rule (docs/contracts.md)", file.display()))?;
-            rule.validate("rule")?;
             send(&call, Payload::QaSetRule { rule }).await
         }
         QaCmd::Alerts {

@@ -207,3 +207,64 @@ fn cli_bad_input_is_reported_clearly() {
     let err = fails(&["verify-chain", "--data-dir", &t("empty"), "--genesis", &g]);
     assert!(err.contains("FAILED at height 0"), "{err}");
 }
+
+#[test]
+fn contract_commands_and_their_bad_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("chain");
+    let key = dir.join("writer.key").to_str().expect("utf8").to_string();
+    let (_node, rpc) = start_dev(&dir, "127.0.0.1:0");
+    let file = tmp.path().join("report.txt");
+    std::fs::write(&file, b"evidence bytes").expect("write");
+    let f = file.to_str().expect("utf8");
+    let call = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        v.extend(["--rpc".into(), rpc.clone(), "--key".into(), key.clone()]);
+        v
+    };
+    let args = call(&["evidence", "anchor", f, "--entity", "case-1"]);
+    let out = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["status"], "ok", "{out}");
+    assert_eq!(v["events"][0]["type"], "evidence_anchored", "{out}");
+    // re-anchoring the same file for the same entity is refused by the node
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("already anchored"), "{err}");
+    let verified = ok(&["evidence", "verify", f, "--rpc", &rpc]);
+    assert!(verified.contains("case-1"), "{verified}");
+    let other = tmp.path().join("other.txt");
+    std::fs::write(&other, b"never anchored").expect("write");
+    let err = fails(&[
+        "evidence",
+        "verify",
+        other.to_str().expect("utf8"),
+        "--rpc",
+        &rpc,
+    ]);
+    assert!(err.contains("is not anchored"), "{err}");
+    // a rule file with a pointer that is not RFC 6901
+    let rule = tmp.path().join("rule.json");
+    std::fs::write(
+        &rule,
+        r#"{"name":"r","active":true,"conditions":{"fields":[{"pointer":"ip","op":"eq","value":1}]},
+            "actions":[{"type":"alert","severity":"info","message":"m"}]}"#,
+    )
+    .expect("write");
+    let args = call(&["qa", "add-rule", rule.to_str().expect("utf8")]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("JSON pointer"), "{err}");
+    let args = call(&[
+        "gov",
+        "propose",
+        "--title",
+        "t",
+        "--period",
+        "5",
+        "--action",
+        r#"{"type":"nope"}"#,
+    ]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("--action is not a valid action"), "{err}");
+    let err = fails(&["sla", "status", "nobody", "--rpc", &rpc]);
+    assert!(err.contains("no SLA deadline"), "{err}");
+}

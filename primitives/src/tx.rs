@@ -211,14 +211,6 @@ impl Payload {
         }
     }
 
-    /// Whether this is a native contract call (as opposed to a record or an evidence anchor).
-    pub fn is_call(&self) -> bool {
-        !matches!(
-            self,
-            Payload::RecordEvent { .. } | Payload::AnchorEvidence { .. }
-        )
-    }
-
     /// Size in bytes of the canonical `data` text (0 if absent). Errors: [`TxError`] if `data`
     /// cannot be canonicalised.
     pub fn data_bytes(&self) -> Result<usize, TxError> {

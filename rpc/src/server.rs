@@ -232,16 +232,8 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         from: Option<u64>,
         limit: Option<u32>,
     ) -> RpcResult<Vec<EquivocationView>> {
-        let limit = limit.unwrap_or(MAX_EVIDENCE_PAGE);
-        if limit == 0 || limit > MAX_EVIDENCE_PAGE {
-            return ok(Err(RpcError::params(
-                "limit",
-                format!("must be 1 to {MAX_EVIDENCE_PAGE}"),
-            )));
-        }
-        ok(self
-            .backend
-            .equivocations(from.unwrap_or(0), limit as usize))
+        let limit = page_limit(limit, MAX_PAGE)?;
+        ok(self.backend.equivocations(from.unwrap_or(0), limit))
     }
 
     async fn token_get_balance(&self, account: PublicKey) -> RpcResult<Value> {
@@ -258,7 +250,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         cursor: Option<u64>,
         limit: Option<u32>,
     ) -> RpcResult<Value> {
-        let limit = page_limit(limit)?;
+        let limit = page_limit(limit, DEFAULT_CONTRACT_PAGE)?;
         self.query(ContractQuery::History(account, cursor.unwrap_or(0), limit))
     }
 
@@ -272,7 +264,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         cursor: Option<u64>,
         limit: Option<u32>,
     ) -> RpcResult<Value> {
-        let limit = page_limit(limit)?;
+        let limit = page_limit(limit, DEFAULT_CONTRACT_PAGE)?;
         self.query(ContractQuery::Proposals(status, cursor.unwrap_or(0), limit))
     }
 
@@ -290,7 +282,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         cursor: Option<u64>,
         limit: Option<u32>,
     ) -> RpcResult<Value> {
-        let limit = page_limit(limit)?;
+        let limit = page_limit(limit, DEFAULT_CONTRACT_PAGE)?;
         self.query(ContractQuery::Alerts(
             filter.unwrap_or(Value::Null),
             cursor.unwrap_or(0),
@@ -303,7 +295,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
     }
 
     async fn sla_list_breaches(&self, cursor: Option<u64>, limit: Option<u32>) -> RpcResult<Value> {
-        let limit = page_limit(limit)?;
+        let limit = page_limit(limit, DEFAULT_CONTRACT_PAGE)?;
         self.query(ContractQuery::Breaches(cursor.unwrap_or(0), limit))
     }
 
@@ -316,58 +308,46 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         pending: PendingSubscriptionSink,
         types: Option<Vec<String>>,
     ) -> SubscriptionResult {
-        let mut rx = self.backend.subscribe_heads();
-        let sink = pending.accept().await?;
-        loop {
-            tokio::select! {
-                _ = sink.closed() => return Ok(()),
-                r = rx.recv() => match r {
-                    Ok(head) => {
-                        let items = match self.backend.block_notifications(head.height) {
-                            Ok(items) => items,
-                            Err(e) => {
-                                tracing::debug!(error = %e, "contract events unavailable");
-                                continue;
-                            }
-                        };
-                        for item in items {
-                            let wanted = types.as_ref().is_none_or(|t| {
-                                item.get("type").and_then(Value::as_str).is_some_and(|ty| t.iter().any(|x| x == ty))
-                            });
-                            if !wanted {
-                                continue;
-                            }
-                            let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&item)?);
-                            if sink.send(msg).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                    }
-                    Err(RecvError::Lagged(n)) => tracing::debug!(skipped = n, "contract event subscriber lagged"),
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+        let wanted = |item: &Value| {
+            types.as_ref().is_none_or(|t| {
+                let ty = item.get("type").and_then(Value::as_str);
+                ty.is_some_and(|ty| t.iter().any(|x| x == ty))
+            })
+        };
+        forward_heads(self.backend.subscribe_heads(), pending, |head| {
+            match self.backend.block_notifications(head.height) {
+                Ok(items) => items.into_iter().filter(|i| wanted(i)).collect(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "contract events unavailable");
+                    Vec::new()
+                }
             }
-        }
+        })
+        .await
     }
 
     async fn subscribe_finalized(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        forward_heads(self.backend.subscribe_finalized(), pending).await
+        forward_heads(self.backend.subscribe_finalized(), pending, |h| vec![h]).await
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        forward_heads(self.backend.subscribe_heads(), pending).await
+        forward_heads(self.backend.subscribe_heads(), pending, |h| vec![h]).await
     }
 }
 
-/// Most items per page of a contract query.
-const MAX_CONTRACT_PAGE: u32 = 1000;
+/// Most items per page of `chain_getEvidence` and the contract queries.
+const MAX_PAGE: u32 = 1000;
 
-fn page_limit(limit: Option<u32>) -> RpcResult<usize> {
-    let limit = limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_CONTRACT_PAGE {
+/// Default page of the contract queries.
+const DEFAULT_CONTRACT_PAGE: u32 = 100;
+
+/// A page size: `limit`, or `default` when absent. Errors: -32602 outside 1–[`MAX_PAGE`].
+fn page_limit(limit: Option<u32>, default: u32) -> RpcResult<usize> {
+    let limit = limit.unwrap_or(default);
+    if limit == 0 || limit > MAX_PAGE {
         return ok(Err(RpcError::params(
             "limit",
-            format!("must be 1 to {MAX_CONTRACT_PAGE}"),
+            format!("must be 1 to {MAX_PAGE}"),
         )));
     }
     Ok(limit as usize)
@@ -379,13 +359,12 @@ impl<B: Backend> RpcImpl<B> {
     }
 }
 
-/// Most evidence items per `chain_getEvidence` call.
-const MAX_EVIDENCE_PAGE: u32 = 1000;
-
-/// Forwards heads to a subscriber until it leaves or the node stops.
-async fn forward_heads(
+/// Sends a subscriber the notifications `expand` makes of each new head, until it leaves or
+/// the node stops. A subscriber that lags skips heads (logged).
+async fn forward_heads<T: Serialize>(
     mut rx: tokio::sync::broadcast::Receiver<HeadView>,
     pending: PendingSubscriptionSink,
+    mut expand: impl FnMut(HeadView) -> Vec<T>,
 ) -> SubscriptionResult {
     let sink = pending.accept().await?;
     loop {
@@ -393,9 +372,11 @@ async fn forward_heads(
             _ = sink.closed() => return Ok(()),
             r = rx.recv() => match r {
                 Ok(head) => {
-                    let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&head)?);
-                    if sink.send(msg).await.is_err() {
-                        return Ok(());
+                    for item in expand(head) {
+                        let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&item)?);
+                        if sink.send(msg).await.is_err() {
+                            return Ok(());
+                        }
                     }
                 }
                 Err(RecvError::Lagged(n)) => tracing::debug!(skipped = n, "head subscriber lagged"),

@@ -160,6 +160,14 @@ pub fn sign_record(
     .expect("valid body")
 }
 
+/// A file of the loghub samples in `../shared/data/loghub` (tests only; the project does not
+/// need them at run time).
+pub fn loghub(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/loghub")
+        .join(name)
+}
+
 /// A transaction as an RPC parameter.
 pub fn wire(t: &Transaction) -> TxParam {
     TxParam::from(t)

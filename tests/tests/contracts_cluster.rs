@@ -4,14 +4,13 @@
 //! refusals of calls that would fail (error 1014, nothing changed).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use auditchain_node::ingest::{Format, IngestOptions, ingest};
 use auditchain_primitives::call::{Choice, GovAction, Role, Rule};
 use auditchain_primitives::tx::Payload;
 use auditchain_primitives::{Hash, PublicKey, SecretKey, Transaction, TxBody};
 use auditchain_rpc::AuditChainApiClient;
-use auditchain_tests::{TestChain, Testnet, rpc_error, wait_until, wire};
+use auditchain_tests::{TestChain, Testnet, loghub, rpc_error, wait_until, wire};
 use serde_json::{Value, json};
 
 fn call(key: &SecretKey, chain: Hash, nonce: u64, payload: Payload) -> Transaction {
@@ -36,12 +35,6 @@ fn brute_force() -> Rule {
         "actions": [{"type": "alert", "severity": "critical", "message": "5 failed logins within 60 s"}]
     }))
     .expect("rule")
-}
-
-fn loghub(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/loghub")
-        .join(name)
 }
 
 /// Alerts per IP computed from `OpenSSH_2k.log_structured.csv` alone: failed-password
@@ -547,5 +540,37 @@ async fn calls_that_would_fail_are_refused_with_1014_and_change_nothing() {
     assert_eq!(
         c.evidence_verify(file).await.expect("verify").anchors.len(),
         1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_queries_refuse_bad_parameters_and_report_what_is_missing() {
+    let chain = TestChain::start(1, |_| {}).await;
+    let c = &chain.client;
+    let code = |r: Result<Value, auditchain_rpc::ClientError>| rpc_error(&r.expect_err("refused"));
+    let (n, msg) = code(c.gov_list_proposals(Some("bogus".into()), None, None).await);
+    assert_eq!(n, -32602);
+    assert!(msg.contains("status"), "{msg}");
+    let (n, msg) = code(c.qa_get_alerts(None, None, Some(0)).await);
+    assert_eq!(n, -32602);
+    assert!(msg.contains("limit"), "{msg}");
+    assert_eq!(code(c.sla_list_breaches(None, Some(1001)).await).0, -32602);
+    let (n, msg) = code(c.qa_get_alerts(Some(json!({"nope": 1})), None, None).await);
+    assert_eq!(n, -32602);
+    assert!(msg.contains("nope"), "{msg}");
+    assert_eq!(code(c.gov_get_proposal(99).await).0, 1011);
+    assert_eq!(code(c.gov_get_votes(99).await).0, 1011);
+    assert_eq!(code(c.sla_get_status("nobody".into()).await).0, 1011);
+    assert_eq!(code(c.chain_get_contract_events(1 << 40).await).0, 1011);
+    // and the genesis state answers
+    let rules = c.qa_list_rules().await.expect("rules");
+    assert_eq!(
+        rules.as_array().map(Vec::len),
+        Some(3),
+        "the built-in rules"
+    );
+    assert_eq!(
+        c.chain_get_contract_events(0).await.expect("genesis"),
+        json!([])
     );
 }

@@ -10,7 +10,7 @@ use auditchain_node::ingest::{Format, IngestOptions, ingest};
 use auditchain_node::reconcile::reconcile;
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_rpc::types::TrailQuery;
-use auditchain_tests::{TestChain, Testnet};
+use auditchain_tests::{TestChain, Testnet, loghub};
 
 /// Three validators with the default consensus timeouts and blocks of at most 1,000 events:
 /// unoptimised test builds verify a proposal of several thousand events more slowly than the
@@ -27,12 +27,6 @@ async fn cluster() -> Testnet {
     }
     net.wait_connected().await;
     net
-}
-
-fn loghub(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/loghub")
-        .join(name)
 }
 
 fn read_sidecar(p: &Path) -> Vec<Record> {

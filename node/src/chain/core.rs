@@ -32,21 +32,19 @@ impl Core {
                     proposer: self.head.proposer,
                     round_robin: self.genesis.round_robin().is_some(),
                 };
-                let mut writers: std::collections::HashMap<PublicKey, bool> = Default::default();
+                let mut writers: std::collections::HashMap<PublicKey, Result<(), RpcError>> =
+                    Default::default();
                 let mut admitted = Vec::new();
                 let out = txs
                     .into_iter()
                     .map(|(id, tx)| {
                         let signer = *tx.signer();
-                        let writer = *writers
+                        writers
                             .entry(signer)
-                            .or_insert_with(|| check_writer(&state, &signer).is_ok());
-                        if !writer {
-                            check_writer(&state, &signer)?;
-                        }
-                        if tx.body().payload.is_call()
-                            || matches!(tx.body().payload, Payload::AnchorEvidence { .. })
-                        {
+                            .or_insert_with(|| check_writer(&state, &signer))
+                            .clone()?;
+                        // records never fail in a block; every other kind can
+                        if !matches!(tx.body().payload, Payload::RecordEvent { .. }) {
                             admission_dry_run(&state, ctx, &tx)?;
                         }
                         let next = store.next_nonce(tx.signer()).unwrap_or(0);
