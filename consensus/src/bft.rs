@@ -199,7 +199,10 @@ enum TimeoutKind {
 #[derive(Debug, Clone)]
 pub struct Bft {
     timing: BftTiming,
+    /// The validator set of the current height.
     validators: Vec<PublicKey>,
+    /// Validator sets of later heights, by first height (see [`Bft::schedule_validators`]).
+    scheduled: BTreeMap<u64, Vec<PublicKey>>,
     chain_id: Hash,
     key: Option<SecretKey>,
     height: u64,
@@ -242,6 +245,7 @@ impl Bft {
         let mut b = Bft {
             timing,
             validators,
+            scheduled: BTreeMap::new(),
             chain_id,
             key,
             height: head_height + 1,
@@ -287,6 +291,34 @@ impl Bft {
         }
     }
 
+    /// Makes `validators` the validator set from `from_height` on (a governance change the
+    /// node read from committed state). A change for a later height waits for it; one for the
+    /// current height applies at once (the node learned it late, e.g. after a block sync) —
+    /// with a change delay of at least 2 blocks, a node following consensus always learns a
+    /// change before the height it starts at. Scheduling the set already in force changes
+    /// nothing.
+    pub fn schedule_validators(&mut self, from_height: u64, validators: Vec<PublicKey>) {
+        if from_height > self.height {
+            self.scheduled.insert(from_height, validators);
+        } else if self.validators != validators {
+            self.validators = validators;
+        }
+    }
+
+    /// The validator set of `height` as far as this engine knows (the current set, or a
+    /// scheduled one); used for messages of the next height, which arrive early.
+    fn validators_for(&self, height: u64) -> &[PublicKey] {
+        match self.scheduled.range(..=height).next_back() {
+            Some((_, v)) if height > self.height => v,
+            _ => &self.validators,
+        }
+    }
+
+    /// The validator set of the height being decided.
+    pub fn validators(&self) -> &[PublicKey] {
+        &self.validators
+    }
+
     /// The height being decided.
     pub fn height(&self) -> u64 {
         self.height
@@ -297,14 +329,12 @@ impl Bft {
         self.round
     }
 
-    /// The proposer of `height` in `round`.
+    /// The proposer of `height` in `round` (in the set of that height, if known).
     pub fn proposer(&self, height: u64, round: u32) -> PublicKey {
-        let n = self.validators.len().max(1) as u64;
+        let set = self.validators_for(height);
+        let n = set.len().max(1) as u64;
         let i = height.wrapping_add(u64::from(round)) % n;
-        self.validators
-            .get(i as usize)
-            .copied()
-            .unwrap_or(PublicKey([0; 32]))
+        set.get(i as usize).copied().unwrap_or(PublicKey([0; 32]))
     }
 
     fn me(&self) -> Option<PublicKey> {
@@ -469,7 +499,12 @@ impl Bft {
                 }
             }
             BftInput::Vote(v) => {
-                if !self.validators.contains(&v.body.validator) {
+                // votes of past heights are ignored (their set may have changed since)
+                if v.body.height >= self.height
+                    && !self
+                        .validators_for(v.body.height)
+                        .contains(&v.body.validator)
+                {
                     return Err(BftReject::NotValidator(v.body.validator));
                 }
                 if v.body.height == self.height {
@@ -628,6 +663,10 @@ impl Bft {
 
     fn enter_height(&mut self, height: u64, parent_time_ms: u64, now_ms: u64) {
         self.height = height;
+        let later = self.scheduled.split_off(&(height + 1));
+        if let Some((_, set)) = std::mem::replace(&mut self.scheduled, later).pop_last() {
+            self.validators = set;
+        }
         self.parent_time_ms = parent_time_ms;
         self.locked = None;
         self.valid = None;

@@ -99,6 +99,17 @@ impl RoundRobin {
         }
     }
 
+    /// The validator set the schedule rotates through.
+    pub fn validators(&self) -> &[PublicKey] {
+        &self.config.validators
+    }
+
+    /// Replaces the validator set the schedule rotates through (a governance change, from the
+    /// height the node's head is about to reach).
+    pub fn set_validators(&mut self, validators: Vec<PublicKey>) {
+        self.config.validators = validators;
+    }
+
     /// The scheduled proposer of `height` in `round`; `None` if the set is empty.
     pub fn proposer(&self, height: u64, round: u32) -> Option<PublicKey> {
         let n = self.config.validators.len() as u64;

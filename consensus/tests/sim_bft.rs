@@ -50,7 +50,13 @@ struct Node {
 
 struct Sim {
     nodes: Vec<Node>,
-    validators: Vec<PublicKey>,
+    /// validator sets by first height
+    sets: BTreeMap<u64, Vec<PublicKey>>,
+    /// a set change `(decided at, from height)`: nodes learn of it when they decide (or sync
+    /// past) the first height, as a node reads it from the state a block commits
+    change: Option<(u64, u64)>,
+    /// block hash → the node that built it
+    built_by: BTreeMap<Hash, usize>,
     chain: Hash,
     timing: BftTiming,
     now: u64,
@@ -69,10 +75,15 @@ struct Sim {
 
 impl Sim {
     fn new(n: usize, seed: u64) -> Sim {
+        Sim::with_validators(n, n, seed)
+    }
+
+    /// `n` nodes of which the first `v` are the initial validator set (the rest observe).
+    fn with_validators(n: usize, v: usize, seed: u64) -> Sim {
         let keys: Vec<SecretKey> = (0..n)
             .map(|i| SecretKey::from_seed(&[i as u8 + 1; 32]))
             .collect();
-        let validators: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
+        let validators: Vec<PublicKey> = keys[..v].iter().map(SecretKey::public_key).collect();
         let chain = Hash([42; 32]);
         let timing = BftTiming {
             block_time_ms: 100,
@@ -101,7 +112,9 @@ impl Sim {
             .collect();
         let mut sim = Sim {
             nodes,
-            validators,
+            sets: BTreeMap::from([(1, validators)]),
+            change: None,
+            built_by: BTreeMap::new(),
             chain,
             timing,
             now: 0,
@@ -161,6 +174,7 @@ impl Sim {
                     &timestamp_ms.to_be_bytes(),
                 ]);
                 self.blocks.insert(block, timestamp_ms);
+                self.built_by.insert(block, i);
                 self.feed(
                     i,
                     BftInput::Built {
@@ -194,10 +208,11 @@ impl Sim {
                 self.send(i, Msg::Vote(v));
             }
             BftOutput::Decide { certificate } => {
-                certificate
-                    .verify(&self.chain, &self.validators)
-                    .expect("certificate verifies");
                 let h = certificate.height;
+                certificate
+                    .verify(&self.chain, self.set_at(h))
+                    .expect("certificate verifies");
+                self.learn_change(i, h);
                 let agreed = *self.agreed.entry(h).or_insert(certificate.block);
                 assert_eq!(
                     agreed, certificate.block,
@@ -235,6 +250,7 @@ impl Sim {
             assert_eq!(agreed, *bb);
         }
         self.nodes[i].decided = theirs;
+        self.learn_change(i, h);
         let ts = self.blocks.get(&b).copied().unwrap_or(0);
         self.feed(
             i,
@@ -243,6 +259,21 @@ impl Sim {
                 timestamp_ms: ts,
             },
         );
+    }
+
+    /// The validator set of height `h`.
+    fn set_at(&self, h: u64) -> &[PublicKey] {
+        self.sets.range(..=h).next_back().map_or(&[], |(_, v)| v)
+    }
+
+    /// Node `i`'s head reached `h`: if that committed the scheduled change, tell its engine.
+    fn learn_change(&mut self, i: usize, h: u64) {
+        if let Some((at, from)) = self.change
+            && h >= at
+        {
+            let set = self.sets[&from].clone();
+            self.nodes[i].engine.schedule_validators(from, set);
+        }
     }
 
     fn deliver(&mut self, to: usize, msg: Msg) {
@@ -345,16 +376,17 @@ impl Sim {
 
     /// Restarts node `i` from its decided head, restoring its own votes (its WAL).
     fn restart(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
-        let (h, b) = n
+        let (h, b) = self.nodes[i]
             .decided
             .iter()
             .next_back()
             .map_or((0, None), |(h, b)| (*h, Some(*b)));
         let ts = b.and_then(|b| self.blocks.get(&b).copied()).unwrap_or(0);
+        let set = self.set_at(h + 1).to_vec();
+        let n = &mut self.nodes[i];
         n.engine = Bft::new(
             self.timing.clone(),
-            self.validators.clone(),
+            set,
             self.chain,
             Some(n.key.clone()),
             h,
@@ -417,6 +449,43 @@ fn n4_all_honest_decide_the_same_blocks() {
     // proposers rotate: every validator's block was decided at some height
     let decided: BTreeSet<Hash> = sim.nodes[0].decided.values().copied().collect();
     assert!(decided.len() >= 20);
+}
+
+#[test]
+fn a_validator_added_from_a_scheduled_height_votes_and_proposes_from_then_on() {
+    // validators 0..3 decide alone; a change decided at height 5 adds node 3 from height 7
+    let mut sim = Sim::with_validators(4, 3, 7);
+    let all: Vec<PublicKey> = sim.nodes.iter().map(|n| n.key.public_key()).collect();
+    sim.sets.insert(7, all);
+    sim.change = Some((5, 7));
+    sim.run_until(6_000);
+    assert!(
+        sim.min_height(&[0, 1, 2, 3]) >= 20,
+        "heights {:?}",
+        (0..4).map(|i| sim.height_of(i)).collect::<Vec<_>>()
+    );
+    let mine: Vec<u64> = sim.nodes[0]
+        .decided
+        .iter()
+        .filter(|(_, b)| sim.built_by.get(b) == Some(&3))
+        .map(|(h, _)| *h)
+        .collect();
+    assert!(
+        !mine.is_empty(),
+        "the new validator proposed no decided block"
+    );
+    assert!(
+        mine.iter().all(|h| *h >= 7),
+        "proposed before joining: {mine:?}"
+    );
+    let early: Vec<&Vote> = sim.nodes[3]
+        .own_votes
+        .iter()
+        .filter(|v| v.body.height < 7)
+        .collect();
+    assert!(early.is_empty(), "voted before joining: {early:?}");
+    assert!(sim.nodes[3].own_votes.iter().any(|v| v.body.height >= 7));
+    assert_eq!(sim.nodes[3].engine.validators().len(), 4);
 }
 
 #[test]

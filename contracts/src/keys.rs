@@ -17,6 +17,13 @@ pub const PARAMS: &[u8] = b"params";
 pub const VALIDATORS: &[u8] = b"vset";
 /// A scheduled validator-set change.
 pub const VALIDATORS_PENDING: &[u8] = b"vset/pending";
+/// Prefix of the validator-set history.
+pub const VALIDATORS_AT: &[u8] = b"vset/at/";
+/// `vset/at/‖from_height` → the validator set in force from that height (until the next
+/// entry); genesis writes the entry for height 1.
+pub fn validators_at(from_height: u64) -> Vec<u8> {
+    k(&[VALIDATORS_AT, &from_height.to_be_bytes()])
+}
 /// `tok/bal/‖account` → balance.
 pub fn balance(a: &PublicKey) -> Vec<u8> {
     k(&[b"tok/bal/", &a.0])

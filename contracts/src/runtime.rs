@@ -152,6 +152,7 @@ pub fn genesis_state(
     let run = |c: &mut Call<'_>| -> Result<(), ContractError> {
         c.st.put_json(keys::PARAMS.to_vec(), &params)?;
         c.st.put_json(keys::VALIDATORS.to_vec(), &validators)?;
+        c.st.put_json(keys::validators_at(1), &validators)?;
         for (key, roles, balance) in accounts {
             for r in roles {
                 system::set_role(c, key, *r, true)?;

@@ -88,6 +88,31 @@ pub fn validators(st: &dyn StateRead) -> Result<Vec<PublicKey>, StateError> {
     serde_json::from_slice(&v).map_err(|e| StateError(format!("validator set: {e}")))
 }
 
+/// The validator set that certifies blocks at `height` (≥ 1): the newest entry of the
+/// validator-set history starting at or below it. Errors: state reads, or no entry (a state
+/// without genesis).
+pub fn validators_at(st: &dyn StateRead, height: u64) -> Result<Vec<PublicKey>, StateError> {
+    let rows = st.scan(
+        keys::VALIDATORS_AT,
+        &keys::validators_at(height.saturating_add(1)),
+        usize::MAX,
+    )?;
+    let (_, v) = rows
+        .last()
+        .ok_or_else(|| StateError(format!("no validator set for height {height}")))?;
+    serde_json::from_slice(v).map_err(|e| StateError(format!("validator set: {e}")))
+}
+
+/// The scheduled validator-set change, if any. Errors: state reads.
+pub fn pending_validators(st: &dyn StateRead) -> Result<Option<PendingSet>, StateError> {
+    match st.get(keys::VALIDATORS_PENDING)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError(format!("pending validator set: {e}"))),
+    }
+}
+
 /// A validator-set change waiting for its height.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingSet {
@@ -136,6 +161,7 @@ pub fn advance_validator_set(c: &mut Call<'_>) -> Result<Option<Vec<PublicKey>>,
     }
     c.st.delete(keys::VALIDATORS_PENDING.to_vec());
     c.st.put_json(keys::VALIDATORS.to_vec(), &p.validators)?;
+    c.st.put_json(keys::validators_at(c.ctx.height + 1), &p.validators)?;
     c.emit(ContractEvent::ValidatorSetChanged {
         from_height: c.ctx.height + 1,
         validators: p.validators.clone(),

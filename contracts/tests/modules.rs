@@ -361,6 +361,18 @@ fn governance_changes_validators_roles_and_params() {
             assert_eq!(c.height, resolved_at + 1);
             assert_eq!(c.validators, vec![pk(9), pk(2)]);
             assert_eq!(system::validators(&c.state).unwrap(), vec![pk(9), pk(2)]);
+            // the history keeps the old set for the heights it certified
+            let from = resolved_at + 2;
+            assert_eq!(system::validators_at(&c.state, 1).unwrap(), vec![pk(9)]);
+            assert_eq!(
+                system::validators_at(&c.state, from - 1).unwrap(),
+                vec![pk(9)]
+            );
+            assert_eq!(
+                system::validators_at(&c.state, from).unwrap(),
+                vec![pk(9), pk(2)]
+            );
+            assert_eq!(system::pending_validators(&c.state).unwrap(), None);
             assert!(system::has_role(&c.state, &pk(2), Role::Validator).unwrap());
         }
     }

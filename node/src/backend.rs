@@ -618,10 +618,21 @@ impl Backend for NodeBackend {
             .collect())
     }
 
-    fn validators(&self) -> Result<Vec<ValidatorView>, RpcError> {
-        Ok(self
-            .genesis
-            .validators()
+    fn validators(&self, height: Option<u64>) -> Result<Vec<ValidatorView>, RpcError> {
+        let next = self.durable_height() + 1;
+        let height = height.unwrap_or(next);
+        if height == 0 || height > next {
+            return Err(RpcError::InvalidParams {
+                field: "height".into(),
+                reason: format!("{height} is not between 1 and the next block {next}"),
+            });
+        }
+        let set = auditchain_contracts::system::validators_at(
+            &crate::execute::StoreState(&*self.store),
+            height,
+        )
+        .map_err(|e| RpcError::Unavailable(format!("storage: {e}")))?;
+        Ok(set
             .iter()
             .enumerate()
             .map(|(i, v)| ValidatorView {

@@ -356,6 +356,11 @@ struct VerifyReceiptArgs {
     /// The chain's genesis file: the only thing trusted.
     #[arg(long)]
     genesis: PathBuf,
+    /// JSON file with the validator set in force at the receipt's height (an array of hex
+    /// public keys), when governance has changed the set since genesis; default: the genesis
+    /// set. It must come from a source the auditor trusts (docs/contracts.md).
+    #[arg(long)]
+    validators: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -521,7 +526,17 @@ impl Cli {
                     .with_context(|| format!("reading {}", a.receipt.display()))?;
                 let r: Receipt = serde_json::from_str(&text)
                     .with_context(|| format!("{} is not a receipt", a.receipt.display()))?;
-                verify::verify_receipt(&r, &g)
+                let set: Vec<PublicKey> = match &a.validators {
+                    None => g.validators().to_vec(),
+                    Some(p) => {
+                        let text = std::fs::read_to_string(p)
+                            .with_context(|| format!("reading {}", p.display()))?;
+                        serde_json::from_str(&text).with_context(|| {
+                            format!("{} is not a JSON array of public keys", p.display())
+                        })?
+                    }
+                };
+                verify::verify_receipt_with(&r, &g, &set)
                     .with_context(|| format!("receipt {} does NOT verify", a.receipt.display()))?;
                 println!(
                     "OK: transaction {} is at height {} (index {}, history leaf {} of {}) of chain {}, sealed by validator {}",

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{NetHandle, P2pConfig};
 use auditchain_primitives::{Hash, PublicKey, SecretKey};
@@ -117,8 +117,9 @@ pub fn open_store(data_dir: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn 
 
 impl Node {
     /// Opens storage (checking the stored head), starts the chain actor and the RPC server.
-    /// Errors: another chain's data dir, a damaged head, a key outside the validator set, a
-    /// busy RPC address.
+    /// Errors: another chain's data dir, a damaged head, a busy RPC address. A validator key
+    /// outside the validator set is not an error: the node follows the chain and votes once
+    /// governance adds the key.
     pub async fn start(opts: NodeOptions) -> anyhow::Result<Node> {
         let store = open_store(opts.data_dir.as_deref())?;
         Self::start_with_store(opts, store).await
@@ -131,20 +132,31 @@ impl Node {
         store: Arc<dyn ChainStore>,
     ) -> anyhow::Result<Node> {
         let genesis = Arc::new(opts.genesis);
-        if let Some(k) = &opts.key
-            && !genesis.validators().contains(&k.public_key())
-        {
-            bail!(
-                "key {} is not in the genesis validator set; start without --key to observe",
-                k.public_key()
-            );
-        }
         let start = chain::open_chain(&*store, &genesis)?;
         tracing::info!(
             chain = %genesis.hash(),
             height = start.head.height,
             "chain opened"
         );
+        // the validator set in force and a scheduled change (governance changes the set)
+        let state = crate::execute::StoreState(&*store);
+        let mut validators =
+            auditchain_contracts::system::validators_at(&state, start.head.height + 1)
+                .context("reading the validator set")?;
+        if let Some(p) = auditchain_contracts::system::pending_validators(&state)
+            .context("reading the scheduled validator set")?
+        {
+            validators.extend(p.validators);
+        }
+        if let Some(k) = &opts.key
+            && !validators.contains(&k.public_key())
+        {
+            tracing::warn!(
+                key = %k.public_key(),
+                "this key is not in the validator set: following the chain without voting \
+                 until governance adds it"
+            );
+        }
         let (heads, _) = broadcast::channel(256);
         let (finalized, _) = broadcast::channel(256);
         let (durable, durable_rx) = watch::channel(start.head.clone());
@@ -159,6 +171,7 @@ impl Node {
                 .or_else(|| opts.key.clone())
                 .context("an observer needs a node key for the network")?;
             let mut allowed = genesis.validators().to_vec();
+            allowed.extend(validators.iter().copied());
             allowed.extend(p.observers.iter().copied());
             let provider = Arc::new(StoreBlocks {
                 store: Arc::clone(&store),

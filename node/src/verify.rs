@@ -261,7 +261,7 @@ pub fn verify_chain(
             "stored genesis block differs from the genesis file",
         ));
     }
-    let rr = genesis
+    let mut rr = genesis
         .round_robin()
         .map(|c| RoundRobin::new(c.clone(), None, 0, 0));
     let time_at = |h: u64| {
@@ -271,14 +271,9 @@ pub fn verify_chain(
             .flatten()
             .map(|s| s.header.timestamp_ms)
     };
-    let rules = match (&rr, genesis.pow()) {
-        (Some(rr), _) => HeaderRules::RoundRobin(rr),
-        (None, Some(cfg)) => HeaderRules::Pow {
-            cfg,
-            time_at: &time_at,
-        },
-        (None, None) => return Err(fault(0, "genesis names no consensus engine")),
-    };
+    if rr.is_none() && genesis.pow().is_none() {
+        return Err(fault(0, "genesis names no consensus engine"));
+    }
     let mut parent = g.header;
     let mut frontier = Frontier::new();
     let mut nonces: HashMap<PublicKey, u64> = HashMap::new();
@@ -295,6 +290,19 @@ pub fn verify_chain(
         if store.height_of(&hash).map_err(|e| fault(h, e))? != Some(h) {
             return Err(fault(h, format!("hash index does not map {hash} here")));
         }
+        // the set of height h, from the state after h - 1 (governance changes it)
+        let set = auditchain_contracts::system::validators_at(&state, h)
+            .map_err(|e| fault(h, format!("validator set: {e}")))?;
+        if let Some(rr) = rr.as_mut() {
+            rr.set_validators(set.clone());
+        }
+        let rules = match (&rr, genesis.pow()) {
+            (Some(rr), _) => HeaderRules::RoundRobin(rr),
+            (None, cfg) => HeaderRules::Pow {
+                cfg: cfg.ok_or_else(|| fault(h, "no consensus engine"))?,
+                time_at: &time_at,
+            },
+        };
         let checked = check_block(
             genesis,
             &rules,
@@ -313,7 +321,7 @@ pub fn verify_chain(
                 .certificate(h)
                 .map_err(|e| fault(h, e))?
                 .ok_or_else(|| fault(h, "commit certificate missing"))?;
-            cert.check_header(&chain_id, &block.header, genesis.validators())
+            cert.check_header(&chain_id, &block.header, &set)
                 .map_err(|e| fault(h, format!("commit certificate: {e}")))?;
             // the header commits to the parent's stored (canonical) certificate
             let parent_cert = if h == 1 {
@@ -357,6 +365,18 @@ pub fn verify_chain(
 /// sealed the header and that its hash meets the difficulty it claims; how deep the block is
 /// (its finality) is not provable from one header.
 pub fn verify_receipt(receipt: &Receipt, genesis: &Genesis) -> Result<(), ReceiptError> {
+    verify_receipt_with(receipt, genesis, genesis.validators())
+}
+
+/// [`verify_receipt`] against `validators`, the validator set in force at the receipt's
+/// height, for a round-robin chain whose set governance has changed since genesis (the set
+/// comes from a source the auditor trusts; headers do not commit to it). Errors:
+/// [`ReceiptError`].
+pub fn verify_receipt_with(
+    receipt: &Receipt,
+    genesis: &Genesis,
+    validators: &[PublicKey],
+) -> Result<(), ReceiptError> {
     match (genesis.round_robin(), genesis.pow()) {
         (Some(rr), _) => {
             if receipt.certificate.is_none() {
@@ -364,8 +384,9 @@ pub fn verify_receipt(receipt: &Receipt, genesis: &Genesis) -> Result<(), Receip
                     "missing: a round-robin block is final only with its certificate".into(),
                 ));
             }
-            let engine = RoundRobin::new(rr.clone(), None, 0, 0);
-            receipt.verify(&genesis.hash(), genesis.validators(), |h| {
+            let mut engine = RoundRobin::new(rr.clone(), None, 0, 0);
+            engine.set_validators(validators.to_vec());
+            receipt.verify(&genesis.hash(), validators, |h| {
                 engine.check_proposer(h).map_err(|e| e.to_string())
             })
         }

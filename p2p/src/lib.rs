@@ -368,6 +368,23 @@ impl NetHandle {
         rx.await.map_err(|_| P2pError::Stopped)?
     }
 
+    /// Allows the node whose identity key is `key` to connect (a validator added by
+    /// governance); idempotent, and it never waits: if the network task's queue is full the
+    /// call is dropped with a warning and the next refresh repeats it.
+    pub fn allow_key(&self, key: &PublicKey) {
+        let Ok(peer) = service::peer_id(key) else {
+            return;
+        };
+        let (reply, _) = oneshot::channel();
+        if self
+            .tx
+            .try_send(Command::SetAllowed(peer.to_string(), true, reply))
+            .is_err()
+        {
+            tracing::warn!(%peer, "network busy; allowing the peer later");
+        }
+    }
+
     /// Stops the network task and waits until it has released everything it held (the
     /// swarm, its listeners and connections, the block provider); the event stream ends.
     pub async fn shutdown(&self) {

@@ -95,9 +95,10 @@ pub trait AuditChainApi {
     #[method(name = "node_peers")]
     async fn node_peers(&self) -> RpcResult<Vec<PeerView>>;
 
-    /// The validator set, in proposer order.
+    /// The validator set that certifies blocks at `height` (default: the next block), in
+    /// proposer order; governance changes it from a scheduled height.
     #[method(name = "chain_getValidators")]
-    async fn get_validators(&self) -> RpcResult<Vec<ValidatorView>>;
+    async fn get_validators(&self, height: Option<u64>) -> RpcResult<Vec<ValidatorView>>;
 
     /// The finalized head and its commit certificate.
     #[method(name = "chain_getFinalized")]

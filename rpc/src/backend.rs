@@ -53,8 +53,9 @@ pub trait Backend: Send + Sync + 'static {
     fn subscribe_finalized(&self) -> broadcast::Receiver<HeadView>;
     /// Connected peers.
     fn peers(&self) -> impl Future<Output = Result<Vec<PeerView>, RpcError>> + Send;
-    /// The validator set in proposer order.
-    fn validators(&self) -> Result<Vec<ValidatorView>, RpcError>;
+    /// The validator set of `height` (default: the block after the head) in proposer order.
+    /// Errors: [`RpcError::InvalidParams`] for height 0 or a height beyond the next block.
+    fn validators(&self, height: Option<u64>) -> Result<Vec<ValidatorView>, RpcError>;
     /// The finalized head with its certificate.
     fn finalized(&self) -> Result<FinalizedView, RpcError>;
     /// Per-validator activity seen by this node.

@@ -215,8 +215,8 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         ok(self.backend.peers().await)
     }
 
-    async fn get_validators(&self) -> RpcResult<Vec<ValidatorView>> {
-        ok(self.backend.validators())
+    async fn get_validators(&self, height: Option<u64>) -> RpcResult<Vec<ValidatorView>> {
+        ok(self.backend.validators(height))
     }
 
     async fn get_finalized(&self) -> RpcResult<FinalizedView> {

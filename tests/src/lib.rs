@@ -314,6 +314,21 @@ impl Testnet {
         }
     }
 
+    /// Adds a node slot (not started) holding a fresh validator key that is *not* in the
+    /// genesis validator set, for governance to add; returns its index. Only for testnets
+    /// without observers (observer indices follow the validators').
+    pub fn add_candidate(&mut self) -> usize {
+        assert!(
+            self.observers.is_empty(),
+            "candidates only without observers"
+        );
+        self.validators.push(SecretKey::generate());
+        self.dirs.push(tempfile::tempdir().expect("tempdir"));
+        self.nodes.push(None);
+        self.p2p_addrs.push(None);
+        self.validators.len() - 1
+    }
+
     /// Starts `n` validators and waits until each sees every other started one as a peer.
     pub async fn start(n: usize, writers: usize) -> Self {
         let mut t = Self::new(n, writers, |_| {});

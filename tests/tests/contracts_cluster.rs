@@ -562,6 +562,19 @@ async fn contract_queries_refuse_bad_parameters_and_report_what_is_missing() {
     assert_eq!(code(c.gov_get_votes(99).await).0, 1011);
     assert_eq!(code(c.sla_get_status("nobody".into()).await).0, 1011);
     assert_eq!(code(c.chain_get_contract_events(1 << 40).await).0, 1011);
+    for height in [0, 1 << 40] {
+        let e = c
+            .get_validators(Some(height))
+            .await
+            .expect_err("bad height");
+        let (n, msg) = rpc_error(&e);
+        assert_eq!(n, -32602);
+        assert!(msg.contains("height"), "{msg}");
+    }
+    assert_eq!(
+        c.get_validators(Some(1)).await.expect("height 1"),
+        c.get_validators(None).await.expect("next block")
+    );
     // and the genesis state answers
     let rules = c.qa_list_rules().await.expect("rules");
     assert_eq!(
@@ -573,4 +586,157 @@ async fn contract_queries_refuse_bad_parameters_and_report_what_is_missing() {
         c.chain_get_contract_events(0).await.expect("genesis"),
         json!([])
     );
+}
+
+/// The governance test: on a running 3-validator cluster a proposal adds a fourth
+/// validator; its node, refused by the allowlist until then, joins, syncs, votes and
+/// proposes; a receipt of a block the new set certified verifies against that set; a
+/// restarted node re-verifies its head under the new set; the chain re-verifies from genesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governance_adds_a_validator_to_a_running_3_node_cluster_and_it_proposes() {
+    let mut net = Testnet::new(3, 1, |g| {
+        let n = g.accounts.len();
+        g.accounts[n - 1].balance = 800; // writer 0 alone meets the 20 % quorum
+    });
+    let cand = net.add_candidate();
+    for i in 0..3 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    let chain = net.genesis.hash();
+    let w0 = net.writers[0].clone();
+    let new_key = net.validators[cand].public_key();
+    // the candidate starts first: not a validator, so the others refuse its connections
+    net.start_node(cand).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let peers = net.node(cand).net.as_ref().expect("net").peers().await;
+    assert!(peers.expect("peers").is_empty(), "an unlisted node got in");
+    let c = net.client(0);
+    let propose = call(
+        &w0,
+        chain,
+        0,
+        Payload::GovPropose {
+            title: "add a validator".into(),
+            description: "a fourth organisation joins".into(),
+            voting_period_blocks: 5,
+            action: Some(GovAction::AddValidator { validator: new_key }),
+            quadratic: false,
+        },
+    );
+    c.submit_and_wait(wire(&propose), None)
+        .await
+        .expect("propose");
+    let vote = call(
+        &w0,
+        chain,
+        1,
+        Payload::GovVote {
+            proposal: 0,
+            choice: Choice::Yes,
+        },
+    );
+    let voted_at = c
+        .submit_and_wait(wire(&vote), None)
+        .await
+        .expect("vote")
+        .header
+        .height;
+    wait_until("the new validator set is in force", 30, async || {
+        c.get_validators(None).await.expect("validators").len() == 4
+    })
+    .await;
+    assert_eq!(
+        c.gov_get_proposal(0).await.expect("proposal")["status"],
+        "passed"
+    );
+    // the block that made the change says from which height the new set certifies
+    let head = c.get_head().await.expect("head").height;
+    let mut from_height = None;
+    for h in voted_at..=head {
+        let events = c.chain_get_contract_events(h).await.expect("events");
+        for e in events.as_array().expect("array") {
+            if e["type"] == "validator_set_changed" {
+                from_height = e["from_height"].as_u64();
+            }
+        }
+    }
+    let from_height = from_height.expect("a validator_set_changed event");
+    let set: Vec<PublicKey> = c
+        .get_validators(Some(from_height))
+        .await
+        .expect("validators")
+        .iter()
+        .map(|v| v.public_key)
+        .collect();
+    assert_eq!(set.last(), Some(&new_key), "appended in proposer order");
+    assert_eq!(
+        c.get_validators(Some(from_height - 1))
+            .await
+            .expect("old set")
+            .len(),
+        3
+    );
+    // the newcomer connects, catches up, and seals blocks that the cluster finalizes
+    wait_until("the new validator proposed a final block", 90, async || {
+        let head = c.get_head().await.expect("head").height;
+        let from = head.saturating_sub(99).max(from_height);
+        if from > head {
+            return false;
+        }
+        let blocks = c.get_blocks(from, head).await.expect("blocks");
+        blocks.iter().any(|b| b.header.proposer == new_key)
+    })
+    .await;
+    let before = c
+        .get_blocks(from_height.saturating_sub(100).max(1), from_height - 1)
+        .await
+        .expect("blocks");
+    assert!(before.iter().all(|b| b.header.proposer != new_key));
+    // certificates hold the first quorum (3 of 4) of precommits: the newcomer's appear in some
+    wait_until(
+        "a certificate holds the new validator's precommit",
+        60,
+        async || {
+            let head = c.get_head().await.expect("head").height;
+            let blocks = c
+                .get_blocks(from_height.max(head.saturating_sub(99)), head)
+                .await
+                .expect("blocks");
+            blocks.iter().any(|b| {
+                b.certificate
+                    .as_ref()
+                    .is_some_and(|cert| cert.signatures.iter().any(|(k, _)| *k == new_key))
+            })
+        },
+    )
+    .await;
+    // a record certified by the new set: its receipt verifies against the set at its height
+    let rec = net.record(0, 2, "after_change", "e-1", json!({"n": 1}));
+    let receipt = net
+        .client(cand)
+        .submit_and_wait(wire(&rec), None)
+        .await
+        .expect("recorded via the new validator");
+    let at: Vec<PublicKey> = c
+        .get_validators(Some(receipt.header.height))
+        .await
+        .expect("set")
+        .iter()
+        .map(|v| v.public_key)
+        .collect();
+    auditchain_node::verify::verify_receipt_with(&receipt, &net.genesis, &at)
+        .expect("receipt verifies against the set in force");
+    // a restart re-verifies the head under the new set and rejoins
+    net.stop_node(1).await;
+    net.start_node(1).await;
+    let target = c.get_head().await.expect("head").height + 3;
+    net.wait_all(0, target, 60).await;
+    net.stop_all().await;
+    let store = auditchain_storage::Store::new(
+        auditchain_storage::SledKv::open(&net.dirs[0].path().join("data")).expect("sled"),
+    );
+    let report =
+        auditchain_node::verify::verify_chain(&store, &net.genesis, |_| {}).expect("valid chain");
+    assert!(report.blocks > from_height);
 }

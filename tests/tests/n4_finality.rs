@@ -110,7 +110,7 @@ async fn n4_events_to_any_node_are_final_everywhere() {
 
     // cluster RPC: peers, validators, finalized head, signer metrics, evidence
     let c = net.client(1);
-    let validators = c.get_validators().await.expect("validators");
+    let validators = c.get_validators(None).await.expect("validators");
     assert_eq!(
         validators.iter().map(|v| v.public_key).collect::<Vec<_>>(),
         net.genesis.validators()

@@ -78,9 +78,11 @@ class Client:
         """The genesis document (`chain_getGenesis`)."""
         return self.call("chain_getGenesis")
 
-    def validators(self):
-        """The validator set's public keys (hex), in proposer order."""
-        return [v["public_key"] for v in self.call("chain_getValidators")]
+    def validators(self, height=None):
+        """The public keys (hex), in proposer order, of the validator set that certifies
+        blocks at `height` (default: the next block); governance can change it."""
+        params = [] if height is None else [height]
+        return [v["public_key"] for v in self.call("chain_getValidators", *params)]
 
     def next_nonce(self, signer: str) -> int:
         """The next nonce `signer` should use (`audit_nextNonce`)."""

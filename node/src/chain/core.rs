@@ -92,8 +92,7 @@ impl Core {
             }
             Command::SignerMetrics { reply } => {
                 let list = self
-                    .genesis
-                    .validators()
+                    .validators_or_genesis(self.head.height + 1)
                     .iter()
                     .map(|v| (*v, self.metrics.get(v).copied().unwrap_or_default()))
                     .collect();
@@ -102,6 +101,23 @@ impl Core {
             other => return Some(other),
         }
         None
+    }
+
+    /// The validator set that certifies blocks at `height`, from the committed state's
+    /// validator-set history (governance changes it; see docs/contracts.md). Errors: the state
+    /// cannot be read, as text.
+    pub(super) fn validators_at(&self, height: u64) -> Result<Vec<PublicKey>, String> {
+        auditchain_contracts::system::validators_at(&StoreState(&*self.store), height)
+            .map_err(|e| format!("validator set of height {height}: {e}"))
+    }
+
+    /// [`Core::validators_at`] for metrics and views: the genesis set if state cannot be read
+    /// (logged).
+    fn validators_or_genesis(&self, height: u64) -> Vec<PublicKey> {
+        self.validators_at(height).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "using the genesis validator set");
+            self.genesis.validators().to_vec()
+        })
     }
 
     /// Records activity of a validator (a vote when `vote`, else a proposal or block).
@@ -190,11 +206,14 @@ impl Core {
     /// Makes a committed, flushed block the head: mempool, waiters, subscribers, metrics.
     pub(super) fn published(&mut self, header: Header, checked: CheckedBlock) {
         self.metrics.entry(header.proposer).or_default().proposed += 1;
-        if let ConsensusFields::RoundRobin { round } = header.consensus {
-            let n = self.genesis.validators().len().max(1) as u64;
+        if let ConsensusFields::RoundRobin { round } = header.consensus
+            && round > 0
+        {
+            let set = self.validators_or_genesis(header.height);
+            let n = set.len().max(1) as u64;
             for r in 0..round.min(64) {
                 let i = (header.height + u64::from(r)) % n;
-                if let Some(missed) = self.genesis.validators().get(i as usize) {
+                if let Some(missed) = set.get(i as usize) {
                     self.metrics.entry(*missed).or_default().missed_turns += 1;
                 }
             }

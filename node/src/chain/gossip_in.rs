@@ -138,7 +138,11 @@ impl Actor {
                 return Err("a certificate for the genesis block".into());
             }
             Some(c) => c
-                .check_header(&self.core.chain_id, head, self.core.genesis.validators())
+                .check_header(
+                    &self.core.chain_id,
+                    head,
+                    &self.core.validators_at(head.height)?,
+                )
                 .map_err(|e| format!("parent certificate: {e}"))?,
         }
         if last_commit_hash(last_commit) != header.last_commit_hash {

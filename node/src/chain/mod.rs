@@ -396,9 +396,12 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
             }
         })?;
     let head = core.head.clone();
+    let next_set = core
+        .validators_at(head.height + 1)
+        .map_err(std::io::Error::other)?;
     let mut engine = Bft::new(
         rr.timing(),
-        rr.validators.clone(),
+        next_set,
         core.chain_id,
         core.key.clone(),
         head.height,
@@ -420,7 +423,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "vote log unreadable; starting without it"),
     }
-    let actor = Actor {
+    let mut actor = Actor {
         core,
         rules: RoundRobin::new(rr, None, 0, 0),
         engine,
@@ -433,6 +436,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         votes_out: Vec::new(),
         vote_log,
     };
+    actor.refresh_validators();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -447,6 +451,44 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
 }
 
 impl Actor {
+    /// Reads the validator set of the next height, and a scheduled change, from committed
+    /// state and hands them to the header rules, the engine and the network allowlist. Called
+    /// after every committed block (two state reads); repeating it changes nothing.
+    fn refresh_validators(&mut self) {
+        let next = self.core.head.height + 1;
+        let set = match self.core.validators_at(next) {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::error!(error = %e, "keeping the validator set");
+                return;
+            }
+        };
+        if self.rules.validators() != set {
+            tracing::info!(
+                height = next,
+                validators = set.len(),
+                "validator set in force"
+            );
+        }
+        let pending = auditchain_contracts::system::pending_validators(
+            &crate::execute::StoreState(&*self.core.store),
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "pending validator set unreadable");
+            None
+        });
+        if let Some(net) = &self.core.net {
+            for k in set.iter().chain(pending.iter().flat_map(|p| &p.validators)) {
+                net.allow_key(k);
+            }
+        }
+        self.rules.set_validators(set.clone());
+        self.engine.schedule_validators(next, set);
+        if let Some(p) = pending {
+            self.engine.schedule_validators(p.from_height, p.validators);
+        }
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Command>,
@@ -695,6 +737,7 @@ impl Actor {
         let txs = job.checked.ids.len();
         let hash = job.checked.hash;
         self.core.published(job.block.header, job.checked);
+        self.refresh_validators();
         tracing::info!(
             height,
             txs,

@@ -55,13 +55,19 @@ pub fn open_chain(store: &dyn ChainStore, genesis: &Genesis) -> anyhow::Result<C
                 bail!("stored genesis block differs from the genesis file");
             }
         } else if let Some(rr) = genesis.round_robin() {
-            let rules = RoundRobin::new(rr.clone(), None, 0, 0);
+            let set = auditchain_contracts::system::validators_at(
+                &crate::execute::StoreState(store),
+                height,
+            )
+            .context("validator set")?;
+            let mut rules = RoundRobin::new(rr.clone(), None, 0, 0);
+            rules.set_validators(set.clone());
             rules.check_proposer(&block.header)?;
             block.verify_seal()?;
             store
                 .certificate(height)?
                 .context("commit certificate missing")?
-                .check_header(&genesis.hash(), &block.header, genesis.validators())
+                .check_header(&genesis.hash(), &block.header, &set)
                 .context("commit certificate")?;
         } else if let Some(cfg) = genesis.pow() {
             let (d, _) = pow::fields(&block.header)?;

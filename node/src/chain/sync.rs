@@ -102,12 +102,18 @@ impl Actor {
                 .certificate
                 .as_ref()
                 .ok_or_else(|| format!("block {h}: no commit certificate"))?;
-            cert.check_header(
-                &self.core.chain_id,
-                &cb.block.header,
-                self.core.genesis.validators(),
-            )
-            .map_err(|e| format!("block {h}: certificate: {e}"))?;
+            // the set of height h is in the state after h - 1, which is the head here (or
+            // the history, for the head's own block)
+            let set = if h <= self.core.head.height + 1 {
+                self.core.validators_at(h)?
+            } else {
+                return Err(format!(
+                    "block {h} does not follow head {}",
+                    self.core.head.height
+                ));
+            };
+            cert.check_header(&self.core.chain_id, &cb.block.header, &set)
+                .map_err(|e| format!("block {h}: certificate: {e}"))?;
             if h == self.core.head.height && cb.block.hash() == self.core.head_hash {
                 *parent_cert = cb.certificate;
                 continue;
@@ -168,6 +174,7 @@ impl Actor {
             self.core.frontier = checked.frontier.clone();
             applied.push((cb.block.header, checked));
             *parent_cert = cb.certificate;
+            self.refresh_validators();
         }
         Ok(())
     }
