@@ -21,7 +21,7 @@ use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
-use crate::bench::{ClusterArgs, measure_sig_rates, presign, submit_with_retry};
+use crate::bench::{ClusterArgs, Workload, measure_sig_rates, presign, submit_with_retry};
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions, P2pOptions};
@@ -252,7 +252,13 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
         a.nodes, a.events
     );
     let writers = Arc::new(writers);
-    let full = presign(chain_id, Arc::clone(&writers), 0..a.events).await?;
+    let full = presign(
+        chain_id,
+        Arc::clone(&writers),
+        0..a.events,
+        Workload::Synthetic,
+    )
+    .await?;
 
     // full load
     let stop = Arc::new(AtomicBool::new(false));
@@ -276,7 +282,13 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     // half load
     let half_rate = full_rate / 2.0;
     let half_n = ((half_rate * a.half_load_secs as f64) as usize).max(a.batch);
-    let half = presign(chain_id, Arc::clone(&writers), a.events..a.events + half_n).await?;
+    let half = presign(
+        chain_id,
+        Arc::clone(&writers),
+        a.events..a.events + half_n,
+        Workload::Synthetic,
+    )
+    .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let probe = spawn_prober(
         urls.clone(),
