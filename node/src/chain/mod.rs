@@ -477,9 +477,12 @@ impl Actor {
             tracing::error!(error = %e, "pending validator set unreadable");
             None
         });
+        // members already in force were allowed before (at start-up or when they joined)
         if let Some(net) = &self.core.net {
             for k in set.iter().chain(pending.iter().flat_map(|p| &p.validators)) {
-                net.allow_key(k);
+                if !self.rules.validators().contains(k) {
+                    net.allow_key(k);
+                }
             }
         }
         self.rules.set_validators(set.clone());
