@@ -271,9 +271,7 @@ pub fn verify_chain(
             .flatten()
             .map(|s| s.header.timestamp_ms)
     };
-    if rr.is_none() && genesis.pow().is_none() {
-        return Err(fault(0, "genesis names no consensus engine"));
-    }
+    let pow = genesis.pow();
     let mut parent = g.header;
     let mut frontier = Frontier::new();
     let mut nonces: HashMap<PublicKey, u64> = HashMap::new();
@@ -296,12 +294,13 @@ pub fn verify_chain(
         if let Some(rr) = rr.as_mut() {
             rr.set_validators(set.clone());
         }
-        let rules = match (&rr, genesis.pow()) {
+        let rules = match (&rr, pow) {
             (Some(rr), _) => HeaderRules::RoundRobin(rr),
-            (None, cfg) => HeaderRules::Pow {
-                cfg: cfg.ok_or_else(|| fault(h, "no consensus engine"))?,
+            (None, Some(cfg)) => HeaderRules::Pow {
+                cfg,
                 time_at: &time_at,
             },
+            (None, None) => return Err(fault(0, "genesis names no consensus engine")),
         };
         let checked = check_block(
             genesis,

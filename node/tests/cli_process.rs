@@ -106,6 +106,45 @@ fn dev_submit_kill9_restart_and_verify() {
         other_genesis.to_str().expect("utf8"),
     ]);
     assert!(err.contains("receipt is for chain"), "{err}");
+    // --validators: the set in force (here the genesis set) verifies; another set does not;
+    // a file that is not a list of keys is refused clearly
+    let set_of = |g: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(g).expect("genesis")).expect("json");
+        v["consensus"]["round_robin"]["validators"].to_string()
+    };
+    let set_file = tmp.path().join("set.json");
+    let sf = set_file.to_str().expect("utf8");
+    std::fs::write(&set_file, set_of(&genesis)).expect("write");
+    let verdict = ok(&[
+        "verify-receipt",
+        ors,
+        "--genesis",
+        &genesis,
+        "--validators",
+        sf,
+    ]);
+    assert!(verdict.starts_with("OK"), "{verdict}");
+    std::fs::write(&set_file, set_of(other_genesis.to_str().expect("utf8"))).expect("write");
+    let err = fails(&[
+        "verify-receipt",
+        ors,
+        "--genesis",
+        &genesis,
+        "--validators",
+        sf,
+    ]);
+    assert!(err.contains("does NOT verify"), "{err}");
+    std::fs::write(&set_file, "[\"not a key\"]").expect("write");
+    let err = fails(&[
+        "verify-receipt",
+        ors,
+        "--genesis",
+        &genesis,
+        "--validators",
+        sf,
+    ]);
+    assert!(err.contains("not a JSON array of public keys"), "{err}");
     drop(_node);
 
     // verify-chain on the stopped node's data

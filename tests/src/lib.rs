@@ -105,6 +105,24 @@ impl TestChain {
         )
     }
 
+    /// Ingests loghub's `OpenSSH_2k.log` (syslog format) through writer 0 over RPC, with the
+    /// sidecar in a temporary directory; returns the summary. Panics if ingest fails.
+    pub async fn ingest_openssh(&self) -> auditchain_node::ingest::IngestSummary {
+        use auditchain_node::ingest::{Format, IngestOptions, ingest};
+        let tmp = tempfile::tempdir().expect("tmp");
+        ingest(IngestOptions {
+            sidecar: tmp.path().join("sidecar.jsonl"),
+            ..IngestOptions::new(
+                &self.node().rpc_url(),
+                self.writers[0].clone(),
+                Format::Syslog,
+                vec![loghub("OpenSSH_2k.log")],
+            )
+        })
+        .await
+        .expect("ingest")
+    }
+
     /// Waits until the head's history holds at least `events` transactions.
     pub async fn wait_for_events(&self, events: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use auditchain_node::ingest::{Format, IngestOptions, ingest};
 use auditchain_primitives::call::{Choice, GovAction, Role, Rule};
 use auditchain_primitives::tx::Payload;
 use auditchain_primitives::{Hash, PublicKey, SecretKey, Transaction, TxBody};
@@ -80,18 +79,7 @@ async fn brute_force_alerts_on_openssh_match_an_independent_count() {
         g.limits.max_block_txs = 1_000;
     })
     .await;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let s = ingest(IngestOptions {
-        sidecar: tmp.path().join("sidecar.jsonl"),
-        ..IngestOptions::new(
-            &chain.node().rpc_url(),
-            chain.writers[0].clone(),
-            Format::Syslog,
-            vec![loghub("OpenSSH_2k.log")],
-        )
-    })
-    .await
-    .expect("ingest");
+    let s = chain.ingest_openssh().await;
     assert_eq!(s.submitted, 2_000, "{s:?}");
     let mut got: BTreeMap<String, usize> = BTreeMap::new();
     let mut cursor = Some(0);

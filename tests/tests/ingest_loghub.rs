@@ -409,18 +409,7 @@ async fn a_full_mempool_is_waited_out_not_reported_as_rejection() {
         g.limits.max_block_txs = 100;
     })
     .await;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let s = ingest(IngestOptions {
-        sidecar: tmp.path().join("sidecar.jsonl"),
-        ..IngestOptions::new(
-            &chain.node().rpc_url(),
-            chain.writers[0].clone(),
-            Format::Syslog,
-            vec![loghub("OpenSSH_2k.log")],
-        )
-    })
-    .await
-    .expect("ingest");
+    let s = chain.ingest_openssh().await;
     assert_eq!(s.finalized, 2_000, "{s:?}");
     assert!(s.rejected.is_empty(), "{:?}", s.rejected);
     assert!(s.is_clean());

@@ -102,16 +102,15 @@ impl Actor {
                 .certificate
                 .as_ref()
                 .ok_or_else(|| format!("block {h}: no commit certificate"))?;
-            // the set of height h is in the state after h - 1, which is the head here (or
-            // the history, for the head's own block)
-            let set = if h <= self.core.head.height + 1 {
-                self.core.validators_at(h)?
-            } else {
+            if h > self.core.head.height + 1 {
                 return Err(format!(
                     "block {h} does not follow head {}",
                     self.core.head.height
                 ));
-            };
+            }
+            // the set of height h is in the state after h - 1, which is the head here (or
+            // the history, for the head's own block)
+            let set = self.core.validators_at(h)?;
             cert.check_header(&self.core.chain_id, &cb.block.header, &set)
                 .map_err(|e| format!("block {h}: certificate: {e}"))?;
             if h == self.core.head.height && cb.block.hash() == self.core.head_hash {
@@ -120,12 +119,6 @@ impl Actor {
             }
             if h <= self.core.head.height {
                 continue;
-            }
-            if h != self.core.head.height + 1 {
-                return Err(format!(
-                    "block {h} does not follow head {}",
-                    self.core.head.height
-                ));
             }
             let expected = match (&*parent_cert, self.core.head.height) {
                 (Some(c), _) => Some(c.clone()),
