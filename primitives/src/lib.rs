@@ -3,6 +3,7 @@
 //! - [`bytes`]: `Hash`, `PublicKey`, `Signature` and SHA-256 helpers;
 //! - [`keys`]: ed25519 signing (RFC 8032) and ZIP-215 validation, single and batched;
 //! - [`codec`]: the canonical binary codec (bincode 2.0.1, one fixed configuration);
+//! - [`jcs`]: RFC 8785 canonical JSON, the form transaction bodies are signed in;
 //! - [`call`]: argument types of native contract calls (tokens, governance, QA rules);
 //! - [`tx`]: transactions, the signing preimage (RFC 8785 canonical JSON body) and tx ids;
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs;
@@ -21,6 +22,7 @@ pub mod block;
 pub mod bytes;
 pub mod call;
 pub mod codec;
+pub mod jcs;
 pub mod keys;
 pub mod merkle;
 pub mod receipt;

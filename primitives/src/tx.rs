@@ -237,46 +237,60 @@ pub struct TxBody {
     pub payload: Payload,
 }
 
-/// RFC 8785 canonical JSON of `v`. Errors: [`TxError::InvalidField`] if it cannot be serialised.
+/// RFC 8785 canonical JSON of `v` (see [`crate::jcs`]). Errors: [`TxError::InvalidField`] if
+/// it cannot be serialised or holds a non-finite number.
 pub fn canonical_json<T: Serialize + ?Sized>(v: &T) -> Result<String, TxError> {
-    serde_jcs::to_string(v).map_err(|e| TxError::InvalidField {
-        field: "body".into(),
-        reason: e.to_string(),
-    })
+    crate::jcs::to_string(v).map_err(|e| invalid("body", e.to_string()))
 }
 
 /// SHA-256 of the canonical JSON text of `data`: the `data_hash` of a record.
 pub fn data_hash(data: &Value) -> Result<Hash, TxError> {
-    Ok(sha256(canonical_json(data)?.as_bytes()))
+    Ok(sha256(canonical_data(data)?.as_bytes()))
 }
 
+fn canonical_data(data: &Value) -> Result<String, TxError> {
+    crate::jcs::value_to_string(data).map_err(|e| invalid("payload.data", e.to_string()))
+}
+
+/// Checks that every number in `v` is within the I-JSON range; the error names the path
+/// (built only on failure, `payload.data.a[3]`).
 fn check_safe_ints(v: &Value, path: &str) -> Result<(), TxError> {
-    match v {
-        Value::Number(n) => {
-            let ok = if let Some(u) = n.as_u64() {
-                u <= MAX_SAFE_INTEGER
-            } else if let Some(i) = n.as_i64() {
-                i.unsigned_abs() <= MAX_SAFE_INTEGER
-            } else {
-                n.as_f64().is_some_and(f64::is_finite)
-            };
-            if ok {
-                Ok(())
-            } else {
-                Err(TxError::InvalidField {
-                    field: path.into(),
-                    reason: "number outside the I-JSON range ±(2^53−1)".into(),
-                })
+    fn first_bad(v: &Value) -> Option<Vec<String>> {
+        match v {
+            Value::Number(n) => {
+                let ok = if let Some(u) = n.as_u64() {
+                    u <= MAX_SAFE_INTEGER
+                } else if let Some(i) = n.as_i64() {
+                    i.unsigned_abs() <= MAX_SAFE_INTEGER
+                } else {
+                    n.as_f64().is_some_and(f64::is_finite)
+                };
+                (!ok).then(Vec::new)
             }
+            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+                first_bad(x).map(|mut p| {
+                    p.push(format!("[{i}]"));
+                    p
+                })
+            }),
+            Value::Object(o) => o.iter().find_map(|(k, x)| {
+                first_bad(x).map(|mut p| {
+                    p.push(format!(".{k}"));
+                    p
+                })
+            }),
+            _ => None,
         }
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, x)| check_safe_ints(x, &format!("{path}[{i}]"))),
-        Value::Object(o) => o
-            .iter()
-            .try_for_each(|(k, x)| check_safe_ints(x, &format!("{path}.{k}"))),
-        _ => Ok(()),
+    }
+    match first_bad(v) {
+        None => Ok(()),
+        Some(rev) => Err(TxError::InvalidField {
+            field: rev
+                .iter()
+                .rev()
+                .fold(path.to_string(), |acc, part| acc + part),
+            reason: "number outside the I-JSON range ±(2^53−1)".into(),
+        }),
     }
 }
 
@@ -311,6 +325,13 @@ impl TxBody {
     /// Checks every rule that needs no chain state: integer ranges, string rules, and that
     /// `data` (when present) hashes to `data_hash`. Errors: [`TxError`] naming the field.
     pub fn validate(&self) -> Result<(), TxError> {
+        self.validate_sized().map(|_| ())
+    }
+
+    /// [`TxBody::validate`], returning the size in bytes of the canonical `data` text (0 if
+    /// absent), which the check has to compute anyway.
+    fn validate_sized(&self) -> Result<usize, TxError> {
+        let mut data_bytes = 0;
         check_int("nonce", self.nonce)?;
         check_int("timestamp_ms", self.timestamp_ms)?;
         match &self.payload {
@@ -334,7 +355,9 @@ impl TxBody {
                 check_entity("payload.entity_id", entity_id)?;
                 if let Some(d) = data {
                     check_safe_ints(d, "payload.data")?;
-                    let computed = data_hash(d)?;
+                    let text = canonical_data(d)?;
+                    data_bytes = text.len();
+                    let computed = sha256(text.as_bytes());
                     if computed != *claimed {
                         return Err(TxError::DataHashMismatch {
                             computed,
@@ -395,20 +418,28 @@ impl TxBody {
                 call::check_text("payload.name", name, call::MAX_NAME_BYTES, false)?
             }
         }
-        Ok(())
+        Ok(data_bytes)
     }
 
     /// Parses a body text, checks it is canonical and valid. Errors: [`TxError`].
     pub fn parse_canonical(text: &str) -> Result<TxBody, TxError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let body: TxBody = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            TxError::BodyJson {
-                path,
-                reason: e.into_inner().to_string(),
+        Self::parse_canonical_sized(text).map(|(body, _)| body)
+    }
+
+    /// [`TxBody::parse_canonical`], also returning the canonical `data` size in bytes.
+    fn parse_canonical_sized(text: &str) -> Result<(TxBody, usize), TxError> {
+        // The plain parser on the happy path; on failure, parse again to name the field.
+        let body: TxBody = serde_json::from_str(text).map_err(|_| {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            match serde_path_to_error::deserialize::<_, TxBody>(de) {
+                Err(e) => TxError::BodyJson {
+                    path: e.path().to_string(),
+                    reason: e.into_inner().to_string(),
+                },
+                Ok(_) => invalid("body", "rejected by the parser"),
             }
         })?;
-        body.validate()?;
+        let data_bytes = body.validate_sized()?;
         let canon = canonical_json(&body)?;
         if canon != text {
             let offset = canon
@@ -421,7 +452,7 @@ impl TxBody {
                 expected: canon,
             });
         }
-        Ok(body)
+        Ok((body, data_bytes))
     }
 }
 
@@ -477,8 +508,8 @@ impl<'de> Deserialize<'de> for Transaction {
 impl TryFrom<WireTx> for Transaction {
     type Error = TxError;
     fn try_from(w: WireTx) -> Result<Self, TxError> {
-        let body = TxBody::parse_canonical(&w.body)?;
-        Ok(Transaction::new(body, w.body, w.signature))
+        let (body, data_bytes) = TxBody::parse_canonical_sized(&w.body)?;
+        Ok(Transaction::new(body, w.body, w.signature, data_bytes))
     }
 }
 
@@ -495,16 +526,15 @@ impl Transaction {
     /// Validates `body`, canonicalises it and signs it for chain `body.chain_id`.
     /// Errors: [`TxError`].
     pub fn sign(body: TxBody, key: &SecretKey) -> Result<Self, TxError> {
-        body.validate()?;
+        let data_bytes = body.validate_sized()?;
         let body_text = canonical_json(&body)?;
         let signature = key.sign(&signing_preimage(&body.chain_id, &body_text));
-        Ok(Transaction::new(body, body_text, signature))
+        Ok(Transaction::new(body, body_text, signature, data_bytes))
     }
 
-    fn new(body: TxBody, body_text: String, signature: Signature) -> Self {
-        // The canonical data text is a substring of the canonical body, so its length is
-        // computed once here rather than on every limit check.
-        let data_bytes = body.payload.data_bytes().unwrap_or(usize::MAX);
+    /// `data_bytes`: the canonical data size, computed once by validation rather than on every
+    /// limit check.
+    fn new(body: TxBody, body_text: String, signature: Signature, data_bytes: usize) -> Self {
         Transaction(std::sync::Arc::new(TxInner {
             body,
             body_text,
@@ -574,7 +604,12 @@ impl Transaction {
 
     /// Replaces the signature (tests and tooling only; the result may not verify).
     pub fn with_signature(&self, signature: Signature) -> Self {
-        Transaction::new(self.0.body.clone(), self.0.body_text.clone(), signature)
+        Transaction::new(
+            self.0.body.clone(),
+            self.0.body_text.clone(),
+            signature,
+            self.0.data_bytes,
+        )
     }
 }
 

@@ -1,0 +1,122 @@
+//! The RFC 8785 writer in `auditchain_primitives::jcs` must give exactly the bytes of the
+//! reference implementation (`serde_jcs`) for every value: a difference would change what
+//! clients sign. Checked on generated JSON (keys outside the BMP, controls, floats, large
+//! integers), on RFC 8785's own examples, and on every kind of transaction body.
+
+use auditchain_primitives::jcs;
+use auditchain_primitives::tx::{Payload, TxBody, canonical_json};
+use auditchain_primitives::{SecretKey, sha256};
+use proptest::prelude::*;
+use serde_json::{Map, Number, Value, json};
+
+fn key() -> impl Strategy<Value = String> {
+    // ASCII, Latin-1, controls, U+E000–U+FFFF and astral characters: UTF-16 order differs
+    // from UTF-8 order exactly between the last two.
+    prop::collection::vec(
+        prop_oneof![
+            prop::char::range('a', 'e'),
+            prop::char::range('\u{0}', '\u{1f}'),
+            Just('"'),
+            Just('\\'),
+            Just('\u{7f}'),
+            Just('é'),
+            prop::char::range('\u{e000}', '\u{e002}'),
+            Just('\u{ff61}'),
+            prop::char::range('\u{1f600}', '\u{1f602}'),
+        ],
+        0..4,
+    )
+    .prop_map(|cs| cs.into_iter().collect())
+}
+
+fn number() -> impl Strategy<Value = Number> {
+    prop_oneof![
+        any::<u64>().prop_map(Number::from),
+        any::<i64>().prop_map(Number::from),
+        (0u64..=(1 << 53) + 2).prop_map(Number::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| Number::from_f64(f).unwrap()),
+        prop::sample::select(vec![0.5, -0.0, 1e21, 1e-7, 123456789.125, 3.0, 5e-324])
+            .prop_map(|f| Number::from_f64(f).unwrap()),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        number().prop_map(Value::Number),
+        key().prop_map(Value::String),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn writer_matches_the_reference(v in value()) {
+        prop_assert_eq!(jcs::value_to_string(&v).unwrap(), serde_jcs::to_string(&v).unwrap());
+    }
+}
+
+#[test]
+fn rfc8785_examples() {
+    // RFC 8785 §3.2.2 (the number and string sample) and §3.2.3 (sorting).
+    let v: Value = serde_json::from_str(
+        r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        jcs::value_to_string(&v).unwrap(),
+        r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+    );
+    let sorting: Value = serde_json::from_str(
+        r#"{"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
+            "1": "One", "\ud83d\ude00": "Emoji: Grinning Face", "\u0080": "Control",
+            "\u00f6": "Latin Small Letter O With Diaeresis"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        jcs::value_to_string(&sorting).unwrap(),
+        "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+         \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+         \"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}"
+    );
+}
+
+#[test]
+fn every_payload_kind_matches_the_reference() {
+    let k = SecretKey::from_seed(&[3; 32]);
+    let bodies: Vec<Value> = vec![
+        json!({"type": "record_event", "event_type": "t", "entity_id": "e", "data": {"z": [1, 2.5, "ü"], "a": null}, "data_hash": sha256(b"x")}),
+        json!({"type": "anchor_evidence", "entity_id": "e", "sha256": sha256(b"f"), "size_bytes": 12, "uri": "s3://b/k"}),
+        json!({"type": "token_transfer", "to": k.public_key(), "amount": 5}),
+        json!({"type": "gov_propose", "title": "t", "description": "d", "voting_period_blocks": 10, "quadratic": true}),
+        json!({"type": "gov_vote", "proposal": 1, "choice": "yes"}),
+    ];
+    for p in bodies {
+        let payload: Payload = serde_json::from_value(p.clone()).unwrap();
+        let body = TxBody {
+            chain_id: sha256(b"c"),
+            signer: k.public_key(),
+            nonce: 9,
+            timestamp_ms: 1_700_000_000_000,
+            payload,
+        };
+        assert_eq!(
+            canonical_json(&body).unwrap(),
+            serde_jcs::to_string(&body).unwrap(),
+            "{p}"
+        );
+    }
+}
