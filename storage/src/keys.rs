@@ -7,7 +7,9 @@
 //! | `H`    | height u64                            | [`crate::SealedHeader`]    |
 //! | `B`    | block hash                            | height u64                 |
 //! | `X`    | seq u64                               | [`crate::StoredTx`]        |
-//! | `I`    | tx id                                 | seq u64                    |
+//! | `J`    | height u64                            | tx-id entries of the block |
+//! | `O`    | run u64                               | tx-id run header           |
+//! | `L`    | run u64 ‖ last tx id of the page      | tx-id run page             |
 //! | `E`    | u16 len ‖ entity ‖ last seq u64       | posting list               |
 //! | `S`    | signer ‖ last seq u64                 | posting list               |
 //! | `T`    | u8 len ‖ event type ‖ last seq u64    | posting list               |
@@ -25,7 +27,10 @@
 //! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
 //! scan from `seq` starts at the first list that can contain it. One entry per block and key
 //! keeps sled writes per transaction low (the dominant ingest cost). History nodes below
-//! [`MIN_STORED_LEVEL`] are recomputed from at most 15 transaction ids when needed.
+//! [`MIN_STORED_LEVEL`] are recomputed from at most 15 transaction ids when needed. The tx-id
+//! index (`J`, `O`, `L`) is a small log-structured merge tree: see [`crate::id_index`].
+//!
+//! [`LAYOUT`] numbers this layout; a data dir written with another is refused at start-up.
 
 use auditchain_primitives::{Hash, PublicKey};
 
@@ -38,6 +43,11 @@ pub const MIN_STORED_LEVEL: u32 = 4;
 pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
 /// Metadata key: the genesis document.
 pub const META_GENESIS: &[u8] = b"Mgenesis";
+/// This key layout's version, stored under [`META_LAYOUT`]. 1: one `I` key per transaction
+/// id (before the tx-id runs); 2: the current layout.
+pub const LAYOUT: u64 = 2;
+/// Metadata key: the layout version (absent in layout-1 data dirs).
+pub const META_LAYOUT: &[u8] = b"Mlayout";
 /// Metadata key: the head height.
 pub const META_HEAD: &[u8] = b"Mhead";
 /// Metadata key of this validator's own votes at the height in progress (its vote log).
@@ -67,9 +77,29 @@ pub fn tx(seq: u64) -> Vec<u8> {
     with(b'X', &[&seq.to_be_bytes()])
 }
 
-/// `I` key of a tx id.
-pub fn tx_id(id: &Hash) -> Vec<u8> {
-    with(b'I', &[&id.0])
+/// `J` key: the tx-id entries of the block at `height` (level 0 of the id index).
+pub fn id_block(height: u64) -> Vec<u8> {
+    with(b'J', &[&height.to_be_bytes()])
+}
+
+/// `O` key: the header of tx-id run `run`.
+pub fn id_run(run: u64) -> Vec<u8> {
+    with(b'O', &[&run.to_be_bytes()])
+}
+
+/// First possible `L` key of run `run`.
+pub fn id_run_start(run: u64) -> Vec<u8> {
+    with(b'L', &[&run.to_be_bytes()])
+}
+
+/// End (exclusive) of run `run`'s `L` keys.
+pub fn id_run_end(run: u64) -> Vec<u8> {
+    with(b'L', &[&run.to_be_bytes(), &[0xff; 33]])
+}
+
+/// `L` key: the page of tx-id run `run` whose last id is `last`.
+pub fn id_page(run: u64, last: &Hash) -> Vec<u8> {
+    with(b'L', &[&run.to_be_bytes(), &last.0])
 }
 
 /// `N` key of a signer.

@@ -14,6 +14,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod id_index;
 pub mod keys;
 pub mod kv;
 mod store;
@@ -48,6 +49,16 @@ pub enum StorageError {
         expected: Hash,
         /// Genesis hash stored in the data dir.
         found: Hash,
+    },
+    /// The data dir was written with another key layout ([`keys::LAYOUT`]).
+    #[error(
+        "data dir uses storage layout {found}, this node reads layout {expected}: start with an empty data dir and let the node sync from its peers"
+    )]
+    Layout {
+        /// Layout found (1 when the data dir predates layout versions).
+        found: u64,
+        /// Layout of this build.
+        expected: u64,
     },
     /// A commit does not extend the head.
     #[error("block {height} does not extend head {head}")]

@@ -7,12 +7,14 @@ use auditchain_primitives::tx::Payload;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, PublicKey, merkle};
 
+use crate::id_index::{self, RunHeader};
 use crate::kv::{Kv, Write};
 use crate::{BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, keys};
 
 /// The chain store over backend `K`.
 pub struct Store<K: Kv> {
     kv: K,
+    ids: id_index::Tuning,
 }
 
 fn u64_of(v: &[u8], what: &str) -> Result<u64, StorageError> {
@@ -31,12 +33,125 @@ fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError
 impl<K: Kv> Store<K> {
     /// Wraps a backend.
     pub fn new(kv: K) -> Self {
-        Self { kv }
+        Self::with_id_tuning(kv, id_index::Tuning::default())
+    }
+
+    /// Wraps a backend with tx-id index compaction set by `ids` (tests reach merges with few
+    /// blocks this way; the layout on disk is the same whatever the tuning).
+    pub fn with_id_tuning(kv: K, ids: id_index::Tuning) -> Self {
+        Self { kv, ids }
     }
 
     /// The backend, for maintenance tools and tests that need raw access.
     pub fn kv(&self) -> &K {
         &self.kv
+    }
+
+    /// The tx-id runs, oldest first.
+    fn id_runs(&self) -> Result<Vec<(u64, RunHeader)>, StorageError> {
+        self.kv
+            .scan(&keys::id_run(0), &keys::id_run(u64::MAX), usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                let run = u64_of(&k[1..], "tx-id run key")?;
+                let h = RunHeader::decode(&v).ok_or_else(|| StorageError::Corrupt {
+                    what: format!("tx-id run {run}: bad header"),
+                })?;
+                Ok((run, h))
+            })
+            .collect()
+    }
+
+    /// Every entry of run `run`, sorted.
+    fn id_run_entries(&self, run: u64) -> Result<(Vec<Write>, Vec<u8>), StorageError> {
+        let rows = self
+            .kv
+            .scan(&keys::id_run_start(run), &keys::id_run_end(run), usize::MAX)?;
+        let mut deletes = Vec::with_capacity(rows.len() + 1);
+        let mut entries = Vec::new();
+        for (k, v) in rows {
+            entries.extend_from_slice(&v);
+            deletes.push((k, None));
+        }
+        deletes.push((keys::id_run(run), None));
+        Ok((deletes, entries))
+    }
+
+    /// Compacts the tx-id index (see [`id_index`]) if level 0 is due: level 0 becomes a new
+    /// run, then runs of a full level merge into one run of the next. One atomic batch.
+    /// Errors: [`StorageError`]; the index is unchanged then.
+    pub fn compact_ids(&self) -> Result<(), StorageError> {
+        let level0 = self
+            .kv
+            .scan(&keys::id_block(0), &keys::id_block(u64::MAX), usize::MAX)?;
+        let entries: usize = level0.iter().map(|(_, v)| v.len() / id_index::ENTRY).sum();
+        if entries < self.ids.compact_entries && level0.len() < self.ids.compact_blocks {
+            return Ok(());
+        }
+        let mut runs = self.id_runs()?;
+        let run = runs.last().map_or(0, |(r, _)| r + 1);
+        let mut w: Vec<Write> = Vec::new();
+        let mut lists = Vec::with_capacity(level0.len());
+        for (k, v) in level0 {
+            w.push((k, None));
+            lists.push(v);
+        }
+        let mut new_run = id_index::merge(&lists);
+        loop {
+            let level = self.ids.level_of((new_run.len() / id_index::ENTRY) as u64);
+            let peers: Vec<u64> = runs
+                .iter()
+                .filter(|(_, h)| h.level == level)
+                .map(|(r, _)| *r)
+                .collect();
+            if level > self.ids.max_merge_level || peers.len() + 1 < self.ids.fanout.max(2) {
+                break;
+            }
+            let mut lists = vec![new_run];
+            for r in &peers {
+                let (deletes, entries) = self.id_run_entries(*r)?;
+                w.extend(deletes);
+                lists.push(entries);
+            }
+            runs.retain(|(r, _)| !peers.contains(r));
+            new_run = self.drop_stale(id_index::merge(&lists))?;
+        }
+        let header = RunHeader {
+            entries: (new_run.len() / id_index::ENTRY) as u64,
+            level: self.ids.level_of((new_run.len() / id_index::ENTRY) as u64),
+        };
+        for (last, page) in id_index::pages(&new_run) {
+            w.push((keys::id_page(run, &last), Some(page)));
+        }
+        w.push((keys::id_run(run), Some(header.encode())));
+        self.kv.apply(w)
+    }
+
+    /// Of entries sharing an id (a transaction whose block was reverted and which was
+    /// included again), keeps the one whose sequence number holds that transaction now.
+    fn drop_stale(&self, sorted: Vec<u8>) -> Result<Vec<u8>, StorageError> {
+        let e: Vec<&[u8]> = sorted.chunks_exact(id_index::ENTRY).collect();
+        let dup = |i: usize| {
+            (i > 0 && e[i - 1][..32] == e[i][..32])
+                || e.get(i + 1).is_some_and(|n| n[..32] == e[i][..32])
+        };
+        if !(0..e.len()).any(dup) {
+            return Ok(sorted);
+        }
+        let mut out = Vec::with_capacity(sorted.len());
+        for (i, entry) in e.iter().enumerate() {
+            if dup(i) {
+                let seq = u64_of(&entry[32..], "tx-id entry")?;
+                let holds = self
+                    .tx_at(seq)?
+                    .is_some_and(|st| st.tx.id().0[..] == entry[..32]);
+                if !holds {
+                    continue;
+                }
+            }
+            out.extend_from_slice(entry);
+        }
+        Ok(out)
     }
 
     fn hash_from(&self, key: &[u8], v: Option<Vec<u8>>) -> Result<Option<Hash>, StorageError> {
@@ -64,6 +179,18 @@ impl<K: Kv> ChainStore for Store<K> {
                     found,
                 });
             }
+            let layout = self
+                .kv
+                .get(keys::META_LAYOUT)?
+                .map(|v| u64_of(&v, "layout version"))
+                .transpose()?
+                .unwrap_or(1);
+            if layout != keys::LAYOUT {
+                return Err(StorageError::Layout {
+                    found: layout,
+                    expected: keys::LAYOUT,
+                });
+            }
             return Ok(());
         }
         let sealed = SealedHeader {
@@ -86,6 +213,10 @@ impl<K: Kv> ChainStore for Store<K> {
             ),
             (keys::META_HEAD.to_vec(), Some(0u64.to_be_bytes().to_vec())),
             (keys::META_CHAIN_ID.to_vec(), Some(chain_id.0.to_vec())),
+            (
+                keys::META_LAYOUT.to_vec(),
+                Some(keys::LAYOUT.to_be_bytes().to_vec()),
+            ),
         ]);
         self.kv.apply(writes)?;
         self.kv.flush()
@@ -197,10 +328,27 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn tx_seq(&self, id: &Hash) -> Result<Option<u64>, StorageError> {
-        self.kv
-            .get(&keys::tx_id(id))?
-            .map(|v| u64_of(&v, "tx id index"))
-            .transpose()
+        // level 0: entries of uncompacted blocks (removed when a block is reverted)
+        for (_, list) in self
+            .kv
+            .scan(&keys::id_block(0), &keys::id_block(u64::MAX), usize::MAX)?
+        {
+            if let Some(seq) = id_index::search(&list, id) {
+                return Ok(Some(seq));
+            }
+        }
+        for (run, _) in self.id_runs()? {
+            let from = keys::id_page(run, id);
+            let to = keys::id_run_end(run);
+            for (_, page) in self.kv.scan(&from, &to, 1)? {
+                if let Some(seq) = id_index::search(&page, id)
+                    && self.tx_at(seq)?.is_some_and(|st| st.tx.id() == *id)
+                {
+                    return Ok(Some(seq));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn tx_at(&self, seq: u64) -> Result<Option<StoredTx>, StorageError> {
@@ -387,7 +535,13 @@ impl<K: Kv> ChainStore for Store<K> {
         let mut w = ws.created;
         w.extend(ws.updated);
         w.push((keys::undo(h.height), Some(encode(&undo)?)));
-        self.kv.apply(w)
+        self.kv.apply(w)?;
+        // the block is committed; a failed compaction leaves the index valid and is retried
+        // after the next block
+        if let Err(e) = self.compact_ids() {
+            tracing::warn!(error = %e, "tx-id index compaction failed");
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StorageError> {
@@ -468,7 +622,7 @@ impl<K: Kv> Store<K> {
         let mut nonces: BTreeMap<PublicKey, u64> = BTreeMap::new();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         let mut postings: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for (i, (tx, id)) in c.block.txs.iter().zip(c.tx_ids).enumerate() {
+        for (i, tx) in c.block.txs.iter().enumerate() {
             let seq = first_seq + i as u64;
             let body = tx.body();
             let stored = StoredTx {
@@ -477,7 +631,6 @@ impl<K: Kv> Store<K> {
                 tx: tx.clone(),
             };
             w.push((keys::tx(seq), Some(encode(&stored)?)));
-            w.push((keys::tx_id(id), Some(seq.to_be_bytes().to_vec())));
             let mut idx = vec![
                 IndexKey::Entity(body.payload.entity_id().to_string()),
                 IndexKey::Signer(body.signer),
@@ -494,6 +647,14 @@ impl<K: Kv> Store<K> {
             }
             nonces.insert(body.signer, body.nonce + 1);
             *counts.entry(body.payload.event_type()).or_default() += 1;
+        }
+        if !c.tx_ids.is_empty() {
+            let pairs = c.tx_ids.iter().enumerate();
+            let pairs = pairs.map(|(i, id)| (*id, first_seq + i as u64)).collect();
+            w.push((
+                keys::id_block(h.height),
+                Some(id_index::encode_entries(pairs)),
+            ));
         }
         for (signer, n) in nonces {
             updated.push((keys::nonce(&signer), Some(n.to_be_bytes().to_vec())));

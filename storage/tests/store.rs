@@ -476,3 +476,155 @@ fn certificates_and_equivocations_are_stored() {
     assert_eq!(store.equivocations(0, 10).unwrap(), vec![(0, ev), (1, ev2)]);
     assert_eq!(store.equivocations(1, 10).unwrap(), vec![(1, ev2)]);
 }
+
+/// Run headers (`O` keys) present: `(run, level)`.
+fn id_runs<K: Kv>(store: &Store<K>) -> Vec<(u64, u8)> {
+    store
+        .kv()
+        .scan(b"O", b"P", usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (u64::from_be_bytes(k[1..].try_into().unwrap()), v[8]))
+        .collect()
+}
+
+/// The tx-id index through compactions, merges and reverts: every committed transaction is
+/// found at its sequence number, a reverted one is not (also after its entry went into a run),
+/// and one included again after a revert is found at its new position, also after the stale
+/// and the new entry are merged into one run.
+fn tx_id_index<K: Kv>(kv: K) {
+    let tuning = auditchain_storage::id_index::Tuning {
+        compact_entries: 6,
+        compact_blocks: 4,
+        fanout: 3,
+        max_merge_level: 1,
+    };
+    let store = Store::with_id_tuning(kv, tuning);
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}", &Default::default()).unwrap();
+    let keys: Vec<SecretKey> = (1..=3).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+    let mut f = Frontier::new();
+    let mut parent = g.header.clone();
+    let mut committed: Vec<(Hash, u64)> = Vec::new();
+    let check = |store: &Store<K>, committed: &[(Hash, u64)]| {
+        for (id, seq) in committed {
+            assert_eq!(store.tx_seq(id).unwrap(), Some(*seq), "{id}");
+        }
+    };
+    let grow = |store: &Store<K>,
+                f: &mut Frontier,
+                parent: &mut Header,
+                committed: &mut Vec<(Hash, u64)>,
+                blocks: u64| {
+        for b in 0..blocks {
+            let n = (b % 3) as usize; // 0, 1 or 2 transactions
+            let txs: Vec<Transaction> = (0..n)
+                .map(|k| {
+                    let nonce = store.next_nonce(&keys[k].public_key()).unwrap();
+                    tx(chain, &keys[k], nonce, "h", "t")
+                })
+                .collect();
+            let first = f.size();
+            let block = commit(store, f, parent, txs);
+            for (i, t) in block.txs.iter().enumerate() {
+                committed.push((t.id(), first + i as u64));
+            }
+            *parent = block.header;
+        }
+    };
+    grow(&store, &mut f, &mut parent, &mut committed, 40);
+    check(&store, &committed);
+    let runs = id_runs(&store);
+    assert!(runs.iter().any(|(_, l)| *l == 1), "merged runs: {runs:?}");
+    assert!(runs.len() < 8, "runs of a full level were merged: {runs:?}");
+    let level0 = store.kv().scan(b"J", b"K", usize::MAX).unwrap();
+    assert!(level0.len() < 4, "level 0 was compacted");
+    assert_eq!(
+        store
+            .tx_seq(&tx(chain, &keys[2], 0, "h", "t").id())
+            .unwrap(),
+        None,
+        "never committed"
+    );
+
+    // revert 5 blocks: some of their entries are in runs by now
+    let before = f.size();
+    let mut reverted = Vec::new();
+    for _ in 0..5 {
+        let b = store.revert_head().unwrap();
+        reverted.extend(b.txs);
+    }
+    parent = store.header(parent.height - 5).unwrap().unwrap().header;
+    f = Frontier::from_source(&store as &dyn ChainStore, parent.history_size).unwrap();
+    committed.retain(|(_, seq)| *seq < f.size());
+    assert!(f.size() < before && !reverted.is_empty());
+    for t in &reverted {
+        assert_eq!(store.tx_seq(&t.id()).unwrap(), None, "reverted");
+    }
+    check(&store, &committed);
+    // the first reverted transaction comes back one position later, after a new one
+    let again = reverted.last().unwrap().clone();
+    let signer = keys
+        .iter()
+        .position(|k| k.public_key() == *again.signer())
+        .unwrap();
+    let other = (signer + 1) % 3;
+    let fresh = tx(
+        chain,
+        &keys[other],
+        store.next_nonce(&keys[other].public_key()).unwrap(),
+        "h",
+        "t",
+    );
+    let first = f.size();
+    let block = commit(&store, &mut f, &parent, vec![fresh, again.clone()]);
+    committed.push((block.txs[0].id(), first));
+    committed.push((again.id(), first + 1));
+    parent = block.header;
+    check(&store, &committed);
+    // enough blocks to merge the stale and the new entry of `again` into one run
+    grow(&store, &mut f, &mut parent, &mut committed, 60);
+    check(&store, &committed);
+    assert_eq!(store.tx_seq(&again.id()).unwrap(), Some(first + 1));
+}
+
+#[test]
+fn tx_id_index_in_memory() {
+    tx_id_index(MemKv::default());
+}
+
+#[test]
+fn tx_id_index_on_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    tx_id_index(SledKv::open(dir.path()).unwrap());
+}
+
+#[test]
+fn a_data_dir_of_another_layout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1);
+    {
+        let store = Store::new(SledKv::open(dir.path()).unwrap());
+        store.init(&g, "{}", &Default::default()).unwrap();
+        // what a data dir of layout 1 looks like: no layout key
+        store
+            .kv()
+            .apply(vec![(auditchain_storage::keys::META_LAYOUT.to_vec(), None)])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::new(SledKv::open(dir.path()).unwrap());
+    let err = store.init(&g, "{}", &Default::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Layout {
+                found: 1,
+                expected: 2
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("empty data dir"), "{err}");
+}
