@@ -6,7 +6,7 @@
 //! | `M`    | name                                  | metadata (chain id, head)  |
 //! | `H`    | height u64                            | [`crate::SealedHeader`]    |
 //! | `B`    | block hash                            | height u64                 |
-//! | `X`    | seq u64                               | [`crate::StoredTx`]        |
+//! | `X`    | first seq u64 of the chunk            | chunk of [`crate::StoredTx`] |
 //! | `J`    | height u64                            | tx-id entries of the block |
 //! | `O`    | run u64                               | tx-id run header           |
 //! | `L`    | run u64 ‖ last tx id of the page      | tx-id run page             |
@@ -43,8 +43,9 @@ pub const MIN_STORED_LEVEL: u32 = 4;
 pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
 /// Metadata key: the genesis document.
 pub const META_GENESIS: &[u8] = b"Mgenesis";
-/// This key layout's version, stored under [`META_LAYOUT`]. 1: one `I` key per transaction
-/// id (before the tx-id runs); 2: the current layout.
+/// This key layout's version, stored under [`META_LAYOUT`]. 1: one `X` key per transaction
+/// and one `I` key per transaction id; 2: transaction chunks ([`crate::tx_chunk`]) and tx-id
+/// runs ([`crate::id_index`]).
 pub const LAYOUT: u64 = 2;
 /// Metadata key: the layout version (absent in layout-1 data dirs).
 pub const META_LAYOUT: &[u8] = b"Mlayout";
@@ -72,7 +73,7 @@ pub fn block_hash(hash: &Hash) -> Vec<u8> {
     with(b'B', &[&hash.0])
 }
 
-/// `X` key of a sequence number.
+/// `X` key of a sequence number (a chunk is stored under the key of its first one).
 pub fn tx(seq: u64) -> Vec<u8> {
     with(b'X', &[&seq.to_be_bytes()])
 }

@@ -20,6 +20,12 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Entries with `from <= key < to`, ascending, at most `limit`.
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Rows, StorageError>;
+    /// The entry with the greatest key in `from..=key`, if any.
+    fn seek_back(
+        &self,
+        from: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
     /// Applies all writes atomically (all or none visible, also after a crash).
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError>;
     /// Makes every applied write durable (fsync).
@@ -79,6 +85,19 @@ impl Kv for SledKv {
             .collect()
     }
 
+    fn seek_back(
+        &self,
+        from: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        self.db
+            .range(from..=key)
+            .next_back()
+            .transpose()
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(backend)
+    }
+
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();
         for (k, v) in writes {
@@ -119,6 +138,18 @@ impl Kv for MemKv {
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn seek_back(
+        &self,
+        from: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        Ok(self
+            .read()?
+            .range(from.to_vec()..=key.to_vec())
+            .next_back()
+            .map(|(k, v)| (k.clone(), v.clone())))
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError> {

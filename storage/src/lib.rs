@@ -8,7 +8,10 @@
 //!   before `commit_block` returns, so nothing acknowledged is lost in a crash;
 //! - every table lives in one ordered keyspace under a one-byte prefix (see [`keys`]); main tables
 //!   are keyed by height or sequence number, hashes map to positions in separate indexes;
-//! - the store belongs to one chain: [`ChainStore::init`] refuses a data dir of another chain.
+//! - the store belongs to one chain: [`ChainStore::init`] refuses a data dir of another chain,
+//!   and a data dir of another key layout ([`keys::LAYOUT`]);
+//! - sled is paid per key written, so a block writes few large values: transactions in chunks
+//!   ([`tx_chunk`]), index entries per block ([`id_index`], posting lists in [`keys`]).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -18,6 +21,7 @@ pub mod id_index;
 pub mod keys;
 pub mod kv;
 mod store;
+pub mod tx_chunk;
 
 pub use kv::{Kv, MemKv, SledKv};
 pub use store::Store;

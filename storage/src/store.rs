@@ -9,6 +9,7 @@ use auditchain_primitives::{Block, Hash, PublicKey, merkle};
 
 use crate::id_index::{self, RunHeader};
 use crate::kv::{Kv, Write};
+use crate::tx_chunk;
 use crate::{BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, keys};
 
 /// The chain store over backend `K`.
@@ -45,6 +46,44 @@ impl<K: Kv> Store<K> {
     /// The backend, for maintenance tools and tests that need raw access.
     pub fn kv(&self) -> &K {
         &self.kv
+    }
+
+    /// The key of the chunk holding transaction `seq`, if stored (for maintenance tools and
+    /// tests that need to reach the raw bytes; see [`tx_chunk`]).
+    pub fn tx_chunk_key(&self, seq: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .kv
+            .seek_back(&keys::tx(0), &keys::tx(seq))?
+            .map(|(k, _)| k))
+    }
+
+    /// The encoded [`StoredTx`] of sequence numbers `first..first + n` that are stored, in
+    /// order, with their sequence numbers. Errors: a chunk that does not parse.
+    fn tx_range(&self, first: u64, n: u64) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        let mut out = Vec::with_capacity(n.min(4096) as usize);
+        if n == 0 {
+            return Ok(out);
+        }
+        let end = first.saturating_add(n);
+        // the chunk holding `first` may start before it
+        let start = self
+            .kv
+            .seek_back(&keys::tx(0), &keys::tx(first))?
+            .map_or_else(|| keys::tx(first), |(k, _)| k);
+        for (k, chunk) in self.kv.scan(&start, &keys::tx(end), usize::MAX)? {
+            let at = u64_of(&k[1..], "transaction chunk key")?;
+            let bad = || StorageError::Corrupt {
+                what: format!("transaction chunk at seq {at}"),
+            };
+            let count = tx_chunk::count(&chunk).ok_or_else(bad)?;
+            for i in 0..count {
+                let seq = at + i as u64;
+                if seq >= first && seq < end {
+                    out.push((seq, tx_chunk::entry(&chunk, i).ok_or_else(bad)?.to_vec()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The tx-id runs, oldest first.
@@ -285,11 +324,7 @@ impl<K: Kv> ChainStore for Store<K> {
             .ok_or_else(|| StorageError::Corrupt {
                 what: format!("header at height {height}: tx_count exceeds history_size"),
             })?;
-        let rows = self.kv.scan(
-            &keys::tx(first),
-            &keys::tx(sh.header.history_size),
-            n as usize,
-        )?;
+        let rows = self.tx_range(first, n)?;
         if rows.len() as u64 != n {
             return Err(StorageError::Corrupt {
                 what: format!(
@@ -352,9 +387,9 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn tx_at(&self, seq: u64) -> Result<Option<StoredTx>, StorageError> {
-        self.kv
-            .get(&keys::tx(seq))?
-            .map(|v| decode(&v).map_err(corrupt(format!("transaction seq {seq}"))))
+        self.tx_range(seq, 1)?
+            .first()
+            .map(|(_, v)| decode(v).map_err(corrupt(format!("transaction seq {seq}"))))
             .transpose()
     }
 
@@ -375,16 +410,13 @@ impl<K: Kv> ChainStore for Store<K> {
         }
         let first = index << level;
         let n = 1u64 << level;
-        let rows = self
-            .kv
-            .scan(&keys::tx(first), &keys::tx(first + n), n as usize)?;
+        let rows = self.tx_range(first, n)?;
         if rows.len() as u64 != n {
             return Ok(None);
         }
         let mut leaves = Vec::with_capacity(rows.len());
-        for (i, (_, v)) in rows.iter().enumerate() {
-            let st: StoredTx =
-                decode(v).map_err(corrupt(format!("transaction seq {}", first + i as u64)))?;
+        for (seq, v) in &rows {
+            let st: StoredTx = decode(v).map_err(corrupt(format!("transaction seq {seq}")))?;
             leaves.push(merkle::leaf_hash(&st.tx.id().0));
         }
         Ok(Some(merkle::root(&leaves)))
@@ -622,6 +654,7 @@ impl<K: Kv> Store<K> {
         let mut nonces: BTreeMap<PublicKey, u64> = BTreeMap::new();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         let mut postings: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(tx_chunk::CHUNK_TXS);
         for (i, tx) in c.block.txs.iter().enumerate() {
             let seq = first_seq + i as u64;
             let body = tx.body();
@@ -630,7 +663,12 @@ impl<K: Kv> Store<K> {
                 index: i as u32,
                 tx: tx.clone(),
             };
-            w.push((keys::tx(seq), Some(encode(&stored)?)));
+            chunk.push(encode(&stored)?);
+            if chunk.len() == tx_chunk::CHUNK_TXS || i + 1 == c.block.txs.len() {
+                let start = seq + 1 - chunk.len() as u64;
+                w.push((keys::tx(start), Some(tx_chunk::encode(&chunk))));
+                chunk.clear();
+            }
             let mut idx = vec![
                 IndexKey::Entity(body.payload.entity_id().to_string()),
                 IndexKey::Signer(body.signer),

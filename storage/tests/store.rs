@@ -287,9 +287,13 @@ fn sled_store_persists_across_reopen() {
 fn a_flipped_byte_in_a_stored_tx_position_is_reported_with_its_height() {
     let s = Store::new(MemKv::default());
     exercise(&s);
-    let key = auditchain_storage::keys::tx(1);
+    // seq 1 is the second entry of block 1's chunk
+    let key = s.tx_chunk_key(1).unwrap().unwrap();
+    assert_eq!(key, auditchain_storage::keys::tx(0));
     let mut v = s.kv().get(&key).unwrap().unwrap();
-    v[3] ^= 0x01; // inside the height field
+    let n = auditchain_storage::tx_chunk::count(&v).unwrap();
+    let end0 = u32::from_be_bytes(v[4..8].try_into().unwrap()) as usize;
+    v[4 + 4 * n + end0 + 3] ^= 0x01; // inside the height field of entry 1
     s.kv().apply(vec![(key, Some(v))]).unwrap();
     let e = s.block(1).unwrap_err().to_string();
     assert!(e.contains("height 1"), "{e}");
@@ -627,4 +631,53 @@ fn a_data_dir_of_another_layout_is_refused() {
         "{err}"
     );
     assert!(err.to_string().contains("empty data dir"), "{err}");
+}
+
+/// Blocks of more than one chunk: every transaction, block and low history node reads back,
+/// also when a range starts inside a chunk, and a revert removes every chunk.
+#[test]
+fn blocks_span_several_chunks() {
+    let store = Store::new(MemKv::default());
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}", &Default::default()).unwrap();
+    let k = SecretKey::from_seed(&[4; 32]);
+    let mut f = Frontier::new();
+    let small = commit(&store, &mut f, &g.header, vec![tx(chain, &k, 0, "e", "t")]);
+    let before = dump(&store);
+    let txs: Vec<Transaction> = (1..=40).map(|n| tx(chain, &k, n, "e", "t")).collect();
+    let big = commit(&store, &mut f, &small.header, txs.clone());
+    let chunks = store.kv().scan(b"X", b"Y", usize::MAX).unwrap();
+    let starts: Vec<u64> = chunks
+        .iter()
+        .map(|(k, _)| u64::from_be_bytes(k[1..].try_into().unwrap()))
+        .collect();
+    assert_eq!(starts, vec![0, 1, 17, 33], "block-aligned chunks of ≤ 16");
+    assert_eq!(store.block(2).unwrap().unwrap(), big);
+    for (i, t) in txs.iter().enumerate() {
+        let st = store.tx_at(1 + i as u64).unwrap().unwrap();
+        assert_eq!((st.height, st.index as usize, &st.tx), (2, i, t));
+        assert_eq!(store.tx_chunk_key(1 + i as u64).unwrap().unwrap()[1..], {
+            let s = starts.iter().rev().find(|s| **s <= 1 + i as u64).unwrap();
+            s.to_be_bytes()
+        });
+    }
+    assert!(store.tx_at(41).unwrap().is_none());
+    let leaves: Vec<Hash> = std::iter::once(&small.txs[0])
+        .chain(&txs)
+        .map(|t| merkle::leaf_hash(&t.id().0))
+        .collect();
+    for level in 0..4u32 {
+        for index in 0..(41u64 >> level) {
+            let first = (index << level) as usize;
+            let want = merkle::root(&leaves[first..first + (1 << level)]);
+            assert_eq!(
+                store.history_node(level, index).unwrap(),
+                Some(want),
+                "{level}/{index}"
+            );
+        }
+    }
+    store.revert_head().unwrap();
+    assert_eq!(dump(&store), before);
 }

@@ -218,9 +218,13 @@ async fn n1_rpc_1000_events() {
         let store = Store::new(SledKv::open(&chain.data_dir()).expect("open"));
         let report = verify_chain(&store, &chain.genesis, |_| {}).expect("intact chain verifies");
         assert!(report.txs >= N as u64);
-        let key = auditchain_storage::keys::tx(target.seq);
+        // the chunk holding the target: all its transactions are of the target's block
+        let key = store
+            .tx_chunk_key(target.seq)
+            .expect("seek")
+            .expect("stored chunk");
         let mut v = store.kv().get(&key).expect("get").expect("stored tx");
-        let at = v.len() - 70; // inside the body text, before the signature
+        let at = v.len() - 70; // inside the last entry's body text, before the signature
         v[at] ^= 0x01;
         store.kv().apply(vec![(key, Some(v))]).expect("write");
         store.kv().flush().expect("flush");
