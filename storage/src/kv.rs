@@ -9,8 +9,11 @@ use crate::StorageError;
 /// One write of a batch: `Some(value)` puts, `None` deletes.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// One key-value pair.
+pub type Row = (Vec<u8>, Vec<u8>);
+
 /// Key-value pairs returned by a scan, ascending by key.
-pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+pub type Rows = Vec<Row>;
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -21,11 +24,7 @@ pub trait Kv: Send + Sync + 'static {
     /// Entries with `from <= key < to`, ascending, at most `limit`.
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Rows, StorageError>;
     /// The entry with the greatest key in `from..=key`, if any.
-    fn seek_back(
-        &self,
-        from: &[u8],
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn seek_back(&self, from: &[u8], key: &[u8]) -> Result<Option<Row>, StorageError>;
     /// Applies all writes atomically (all or none visible, also after a crash).
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError>;
     /// Makes every applied write durable (fsync).
@@ -85,11 +84,7 @@ impl Kv for SledKv {
             .collect()
     }
 
-    fn seek_back(
-        &self,
-        from: &[u8],
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn seek_back(&self, from: &[u8], key: &[u8]) -> Result<Option<Row>, StorageError> {
         self.db
             .range(from..=key)
             .next_back()
@@ -140,11 +135,7 @@ impl Kv for MemKv {
             .collect())
     }
 
-    fn seek_back(
-        &self,
-        from: &[u8],
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn seek_back(&self, from: &[u8], key: &[u8]) -> Result<Option<Row>, StorageError> {
         Ok(self
             .read()?
             .range(from.to_vec()..=key.to_vec())
