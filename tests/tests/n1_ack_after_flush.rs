@@ -9,7 +9,7 @@ use auditchain_node::{Node, NodeOptions};
 use auditchain_primitives::SecretKey;
 use auditchain_rpc::types::TxStatus;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
-use auditchain_storage::kv::{Rows, Write};
+use auditchain_storage::kv::{Row, Rows, Write};
 use auditchain_storage::{Kv, MemKv, StorageError, Store};
 use auditchain_tests::{genesis, sign_record, wire};
 use serde_json::json;
@@ -27,6 +27,9 @@ impl Kv for GatedKv {
     }
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Rows, StorageError> {
         self.inner.scan(from, to, limit)
+    }
+    fn seek_back(&self, from: &[u8], key: &[u8]) -> Result<Option<Row>, StorageError> {
+        self.inner.seek_back(from, key)
     }
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError> {
         self.inner.apply(writes)
