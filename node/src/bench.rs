@@ -60,6 +60,9 @@ pub struct ClusterArgs {
     /// Most transactions per block (genesis `limits.max_block_txs`).
     #[arg(long, default_value_t = 20_000)]
     pub max_block_txs: u32,
+    /// The events submitted (as for `bench ingest`).
+    #[arg(long, value_enum, default_value_t = Workload::Openssh)]
+    pub workload: Workload,
 }
 
 /// Options of `bench ingest`.

@@ -21,7 +21,7 @@ use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
-use crate::bench::{ClusterArgs, Workload, measure_sig_rates, presign, submit_with_retry};
+use crate::bench::{ClusterArgs, measure_sig_rates, presign, submit_with_retry};
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions, P2pOptions};
@@ -248,17 +248,11 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // gossip subscriptions
     println!(
-        "{} validators on loopback; pre-signing {} events…",
-        a.nodes, a.events
+        "{} validators on loopback; pre-signing {} events ({:?} workload)…",
+        a.nodes, a.events, a.workload
     );
     let writers = Arc::new(writers);
-    let full = presign(
-        chain_id,
-        Arc::clone(&writers),
-        0..a.events,
-        Workload::Synthetic,
-    )
-    .await?;
+    let full = presign(chain_id, Arc::clone(&writers), 0..a.events, a.workload).await?;
 
     // full load
     let stop = Arc::new(AtomicBool::new(false));
@@ -286,7 +280,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
         chain_id,
         Arc::clone(&writers),
         a.events..a.events + half_n,
-        Workload::Synthetic,
+        a.workload,
     )
     .await?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -164,6 +164,23 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
                 .map(|b| b.hash)
         }
     };
+    // fork choice is by cumulative work (the sum of difficulties), not height: two miners
+    // racing each other can lose work to their own forks, and retargets differ per branch
+    let work = |i: usize, to: u64| {
+        let c = net.client(i);
+        async move {
+            let mut sum = 0u128;
+            for from in (1..=to).step_by(100) {
+                let blocks = c.get_blocks(from, to.min(from + 99)).await.expect("blocks");
+                for b in blocks {
+                    if let ConsensusFields::Pow { difficulty, .. } = b.header.consensus {
+                        sum += u128::from(difficulty);
+                    }
+                }
+            }
+            sum
+        }
+    };
     wait_until("both sides mined their own branch", 90, async || {
         let a = net.client(0).get_head().await.expect("head");
         let b = net.client(1).get_head().await.expect("head");
@@ -171,6 +188,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
             && b.height >= a.height + 2
             && a.history_size >= 15
             && hash_at(1, a.height).await != Some(a.hash)
+            && work(1, b.height).await > work(0, a.height).await * 11 / 10
     })
     .await;
     let lone = net.client(0).get_head().await.expect("head");
