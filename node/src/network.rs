@@ -3,13 +3,19 @@
 //! Gossiped transactions are checked (limits, writer role, ZIP-215 signatures in batches on the
 //! blocking pool) before they reach the mempool: one bad transaction rejects the whole message
 //! and penalises the peer; mempool refusals (full, nonce races) are ignored without penalty.
-//! Proposals and votes go to the chain actor, which judges them. Sync requests from peers are
+//! Proposals and votes go to the chain actor, which judges them.
+//!
+//! Transaction batches are verified by their own task behind a queue of
+//! [`TX_BATCHES_QUEUED`] messages, so consensus messages never wait behind signature checks
+//! (under load they did, for seconds: no block was decided while the backlog drained). When
+//! the queue is full a batch is ignored without penalty, as mempools do under load; its
+//! transactions still reach the chain through the mempool of the node they were sent to. Sync requests from peers are
 //! served from storage, never above the durable (final, flushed) head.
 
 use std::sync::Arc;
 
 use auditchain_genesis::Genesis;
-use auditchain_p2p::{BlockProvider, GossipMessage, NetEvent, NetHandle, Verdict};
+use auditchain_p2p::{BlockProvider, GossipMessage, MessageRef, NetEvent, NetHandle, Verdict};
 use auditchain_primitives::vote::CertifiedBlock;
 use auditchain_primitives::{Header, Transaction};
 use auditchain_storage::ChainStore;
@@ -22,6 +28,8 @@ use crate::verify::verify_parallel;
 
 /// Gossiped transaction batches verified at once (each uses all cores).
 const TX_BATCHES_IN_FLIGHT: usize = 2;
+/// Gossiped transaction batches waiting for verification (each up to 4,096 transactions).
+pub const TX_BATCHES_QUEUED: usize = 32;
 
 /// Serves block sync from storage up to the durable head.
 pub struct StoreBlocks {
@@ -58,13 +66,12 @@ pub async fn pump(
     chain: ChainHandle,
     genesis: Arc<Genesis>,
 ) {
-    let permits = Arc::new(Semaphore::new(TX_BATCHES_IN_FLIGHT));
-    while let Some(ev) = events.recv().await {
-        match ev {
-            NetEvent::Message {
-                msg,
-                message: GossipMessage::Txs(txs),
-            } => {
+    let (queue, mut batches) = mpsc::channel::<(MessageRef, Vec<Transaction>)>(TX_BATCHES_QUEUED);
+    let verifier = {
+        let (net, chain) = (net.clone(), chain.clone());
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(TX_BATCHES_IN_FLIGHT));
+            while let Some((msg, txs)) = batches.recv().await {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
@@ -74,6 +81,23 @@ pub async fn pump(
                     net.verdict(msg, v);
                     drop(permit);
                 });
+            }
+        })
+    };
+    while let Some(ev) = events.recv().await {
+        match ev {
+            NetEvent::Message {
+                msg,
+                message: GossipMessage::Txs(txs),
+            } => {
+                if let Err(mpsc::error::TrySendError::Full((msg, txs))) = queue.try_send((msg, txs))
+                {
+                    tracing::debug!(
+                        txs = txs.len(),
+                        "transaction gossip backlog full: batch ignored"
+                    );
+                    net.verdict(msg, Verdict::Ignore);
+                }
             }
             NetEvent::Message { msg, message } => {
                 if chain.consensus(msg, message).await.is_err() {
@@ -88,6 +112,7 @@ pub async fn pump(
             NetEvent::PeerDisconnected(_) => {}
         }
     }
+    verifier.abort();
 }
 
 async fn gossiped_txs(

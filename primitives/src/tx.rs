@@ -468,15 +468,30 @@ pub fn signing_preimage(chain_id: &Hash, body_text: &str) -> Vec<u8> {
 /// A signed transaction whose body is known to be canonical and valid. The signature is *not*
 /// checked on construction (it is checked in batches by whoever admits the transaction).
 /// Cheap to clone (shared). Serialises exactly as [`WireTx`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Transaction(std::sync::Arc<TxInner>);
 
-#[derive(Debug, PartialEq)]
+/// Equal when the signed bytes are: the body is parsed from its text, so comparing the parsed
+/// JSON again would only cost time.
+impl PartialEq for Transaction {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.id == other.0.id
+                && self.0.signature == other.0.signature
+                && self.0.body_text == other.0.body_text)
+    }
+}
+
+impl Eq for Transaction {}
+
+#[derive(Debug)]
 struct TxInner {
     body: TxBody,
     body_text: String,
     signature: Signature,
     data_bytes: usize,
+    /// SHA-256 of the preimage, computed once: ids are asked for on every path.
+    id: Hash,
 }
 
 /// The wire form of a [`Transaction`]: the canonical body text and the signature.
@@ -535,11 +550,13 @@ impl Transaction {
     /// `data_bytes`: the canonical data size, computed once by validation rather than on every
     /// limit check.
     fn new(body: TxBody, body_text: String, signature: Signature, data_bytes: usize) -> Self {
+        let id = sha256_parts(&[TX_DOMAIN, &body.chain_id.0, body_text.as_bytes()]);
         Transaction(std::sync::Arc::new(TxInner {
             body,
             body_text,
             signature,
             data_bytes,
+            id,
         }))
     }
 
@@ -586,11 +603,7 @@ impl Transaction {
 
     /// The transaction id: SHA-256(preimage). Independent of the signature bytes.
     pub fn id(&self) -> Hash {
-        sha256_parts(&[
-            TX_DOMAIN,
-            &self.0.body.chain_id.0,
-            self.0.body_text.as_bytes(),
-        ])
+        self.0.id
     }
 
     /// Verifies the signature (ZIP-215). Errors: [`TxError::Signature`].
