@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::CodecError;
 use auditchain_primitives::merkle::NewNode;
+use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, Transaction};
 use serde::{Deserialize, Serialize};
@@ -86,8 +87,10 @@ pub struct SealedHeader {
     pub seal: Signature,
 }
 
-/// A committed transaction with its position.
+/// A committed transaction with its position. Decoded from storage through
+/// [`Transaction::from_stored`] (the node checked it in full before storing it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredTxWire")]
 pub struct StoredTx {
     /// Height of the including block.
     pub height: u64,
@@ -95,6 +98,26 @@ pub struct StoredTx {
     pub index: u32,
     /// The transaction.
     pub tx: Transaction,
+}
+
+/// The stored form of [`StoredTx`]: the same bytes (a transaction encodes as its
+/// [`WireTx`]), decoded without the canonical-form check.
+#[derive(Deserialize)]
+struct StoredTxWire {
+    height: u64,
+    index: u32,
+    tx: WireTx,
+}
+
+impl TryFrom<StoredTxWire> for StoredTx {
+    type Error = auditchain_primitives::TxError;
+    fn try_from(w: StoredTxWire) -> Result<Self, Self::Error> {
+        Ok(StoredTx {
+            height: w.height,
+            index: w.index,
+            tx: Transaction::from_stored(w.tx)?,
+        })
+    }
 }
 
 /// A secondary index over committed transactions, scanned in sequence (chain) order.

@@ -34,6 +34,8 @@ impl Core {
                 };
                 let mut writers: std::collections::HashMap<PublicKey, Result<(), RpcError>> =
                     Default::default();
+                let mut committed_nonces: std::collections::HashMap<PublicKey, u64> =
+                    Default::default();
                 let mut admitted = Vec::new();
                 let out = txs
                     .into_iter()
@@ -47,7 +49,10 @@ impl Core {
                         if !matches!(tx.body().payload, Payload::RecordEvent { .. }) {
                             admission_dry_run(&state, ctx, &tx)?;
                         }
-                        let next = store.next_nonce(tx.signer()).unwrap_or(0);
+                        // the committed nonce cannot change during this command
+                        let next = *committed_nonces
+                            .entry(signer)
+                            .or_insert_with(|| store.next_nonce(&signer).unwrap_or(0));
                         let r = self.mempool.admit(tx.clone(), id, next, || {
                             store.tx_seq(&id).ok().flatten().is_some()
                         });

@@ -18,8 +18,27 @@ impl Actor {
     /// Verifies and commits synced blocks in order; stops at the first that does not verify
     /// and penalises the peer that sent it. Then moves the engine to the new head and asks for
     /// more if the peer is further ahead.
+    ///
+    /// The next range is requested before this one is checked, so fetching (and the peer's
+    /// reading and encoding) overlaps with verifying and writing. A prefetched range that
+    /// starts above the head (the range before it did not apply in full) is dropped without
+    /// penalty and asked for again from the head.
     pub(super) fn apply_synced(&mut self, peer: PeerRef, resp: BlocksResponse) {
         let before = self.core.head.height;
+        if resp
+            .blocks
+            .first()
+            .is_some_and(|b| b.block.header.height > before.max(1))
+        {
+            self.core.start_sync(before.max(1));
+            return;
+        }
+        if let Some(last) = resp.blocks.last().map(|b| b.block.header.height)
+            && resp.head > last
+            && last > before
+        {
+            self.core.start_sync(last);
+        }
         if let Err(reason) = self.commit_synced(resp.blocks)
             && let Some(net) = &self.core.net
         {
