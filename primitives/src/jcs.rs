@@ -54,7 +54,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) -> Result<(), JcsError> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => write_number(out, n)?,
-        Value::String(s) => write_string(out, s),
+        Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -77,7 +77,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) -> Result<(), JcsError> {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_string(out, k);
+                write_str(out, k);
                 out.push(b':');
                 write_value(out, item)?;
             }
@@ -111,7 +111,8 @@ fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
     Ok(())
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+/// Appends `s` as an RFC 8785 string (quoted and escaped).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;

@@ -325,13 +325,13 @@ impl TxBody {
     /// Checks every rule that needs no chain state: integer ranges, string rules, and that
     /// `data` (when present) hashes to `data_hash`. Errors: [`TxError`] naming the field.
     pub fn validate(&self) -> Result<(), TxError> {
-        self.validate_sized().map(|_| ())
+        self.validate_data().map(|_| ())
     }
 
-    /// [`TxBody::validate`], returning the size in bytes of the canonical `data` text (0 if
-    /// absent), which the check has to compute anyway.
-    fn validate_sized(&self) -> Result<usize, TxError> {
-        let mut data_bytes = 0;
+    /// [`TxBody::validate`], returning the canonical `data` text (if present), which the check
+    /// has to compute anyway.
+    fn validate_data(&self) -> Result<Option<String>, TxError> {
+        let mut data_text = None;
         check_int("nonce", self.nonce)?;
         check_int("timestamp_ms", self.timestamp_ms)?;
         match &self.payload {
@@ -356,8 +356,8 @@ impl TxBody {
                 if let Some(d) = data {
                     check_safe_ints(d, "payload.data")?;
                     let text = canonical_data(d)?;
-                    data_bytes = text.len();
                     let computed = sha256(text.as_bytes());
+                    data_text = Some(text);
                     if computed != *claimed {
                         return Err(TxError::DataHashMismatch {
                             computed,
@@ -418,7 +418,60 @@ impl TxBody {
                 call::check_text("payload.name", name, call::MAX_NAME_BYTES, false)?
             }
         }
-        Ok(data_bytes)
+        Ok(data_text)
+    }
+
+    /// The RFC 8785 text of this body. `data_text` is the canonical text of a record's `data`
+    /// when the caller has it already. Records, the kind nearly every transaction is, are
+    /// written directly (keys in order: `chain_id`, `nonce`, `payload` {`data`, `data_hash`,
+    /// `entity_id`, `event_type`, `type`}, `signer`, `timestamp_ms`); other kinds, and
+    /// integers outside the I-JSON range, go through [`canonical_json`]. Both give the same
+    /// bytes (tested). Errors: [`TxError::InvalidField`] if `data` has no canonical form.
+    pub fn canonical_text(&self, data_text: Option<&str>) -> Result<String, TxError> {
+        let Payload::RecordEvent {
+            event_type,
+            entity_id,
+            data,
+            data_hash,
+        } = &self.payload
+        else {
+            return canonical_json(self);
+        };
+        if self.nonce > MAX_SAFE_INTEGER || self.timestamp_ms > MAX_SAFE_INTEGER {
+            return canonical_json(self);
+        }
+        let computed;
+        let data_text = match (data, data_text) {
+            (None, _) => None,
+            (Some(_), Some(t)) => Some(t),
+            (Some(d), None) => {
+                computed = canonical_data(d)?;
+                Some(computed.as_str())
+            }
+        };
+        let mut out = Vec::with_capacity(320 + data_text.map_or(0, str::len));
+        out.extend_from_slice(b"{\"chain_id\":\"");
+        out.extend_from_slice(self.chain_id.to_hex().as_bytes());
+        out.extend_from_slice(b"\",\"nonce\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.nonce).as_bytes());
+        out.extend_from_slice(b",\"payload\":{");
+        if let Some(t) = data_text {
+            out.extend_from_slice(b"\"data\":");
+            out.extend_from_slice(t.as_bytes());
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"data_hash\":\"");
+        out.extend_from_slice(data_hash.to_hex().as_bytes());
+        out.extend_from_slice(b"\",\"entity_id\":");
+        crate::jcs::write_str(&mut out, entity_id);
+        out.extend_from_slice(b",\"event_type\":");
+        crate::jcs::write_str(&mut out, event_type);
+        out.extend_from_slice(b",\"type\":\"record_event\"},\"signer\":\"");
+        out.extend_from_slice(self.signer.to_hex().as_bytes());
+        out.extend_from_slice(b"\",\"timestamp_ms\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.timestamp_ms).as_bytes());
+        out.push(b'}');
+        String::from_utf8(out).map_err(|e| invalid("body", e.to_string()))
     }
 
     /// Parses a body text, checks it is canonical and valid. Errors: [`TxError`].
@@ -439,8 +492,9 @@ impl TxBody {
                 Ok(_) => invalid("body", "rejected by the parser"),
             }
         })?;
-        let data_bytes = body.validate_sized()?;
-        let canon = canonical_json(&body)?;
+        let data_text = body.validate_data()?;
+        let canon = body.canonical_text(data_text.as_deref())?;
+        let data_bytes = data_text.map_or(0, |t| t.len());
         if canon != text {
             let offset = canon
                 .bytes()
@@ -541,8 +595,9 @@ impl Transaction {
     /// Validates `body`, canonicalises it and signs it for chain `body.chain_id`.
     /// Errors: [`TxError`].
     pub fn sign(body: TxBody, key: &SecretKey) -> Result<Self, TxError> {
-        let data_bytes = body.validate_sized()?;
-        let body_text = canonical_json(&body)?;
+        let data_text = body.validate_data()?;
+        let body_text = body.canonical_text(data_text.as_deref())?;
+        let data_bytes = data_text.map_or(0, |t| t.len());
         let signature = key.sign(&signing_preimage(&body.chain_id, &body_text));
         Ok(Transaction::new(body, body_text, signature, data_bytes))
     }
