@@ -11,4 +11,7 @@ python3 -m pip install --quiet --disable-pip-version-check \
 cargo test --workspace --locked
 python3 docs/check_signing_vectors.py
 cargo build --locked -p auditchain-node     # the binary the Python tests run (built by the tests)
-(cd clients/python && AUDITCHAIN_BIN="$PWD/../../target/debug/auditchain" python3 -m pytest -q tests)
+# where cargo put it: CARGO_TARGET_DIR if set (relative to the repository root), else target/
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+(cd clients/python && AUDITCHAIN_BIN="$target_dir/debug/auditchain" python3 -m pytest -q tests)
