@@ -9,8 +9,10 @@
 //! [`TX_BATCHES_QUEUED`] messages, so consensus messages never wait behind signature checks
 //! (under load they did, for seconds: no block was decided while the backlog drained). When
 //! the queue is full a batch is ignored without penalty, as mempools do under load; its
-//! transactions still reach the chain through the mempool of the node they were sent to. Sync requests from peers are
-//! served from storage, never above the durable (final, flushed) head.
+//! transactions still reach the chain through the mempool of the node they were sent to.
+//!
+//! Sync requests from peers are served from storage, never above the durable (final, flushed)
+//! head.
 
 use std::sync::Arc;
 

@@ -9,9 +9,10 @@
 //!   that function gives for them.
 //!
 //! Invariant: the output equals `serde_jcs` (the reference implementation this crate used
-//! first) for every value; `tests/jcs.rs` checks it on generated values and on every golden
-//! body. This writer exists because it is about 5× faster: canonicalising the body is on the
-//! admission path of every transaction.
+//! first) for every value; `tests/jcs.rs` checks it on generated values, RFC 8785's examples
+//! and every payload kind, and the golden signing vectors (`tests/golden.rs`) are unchanged.
+//! This writer exists because it is about 4× faster (a 724-byte body: 18.7 → 4.9 µs):
+//! canonicalising the body is on the admission path of every transaction.
 
 use serde::Serialize;
 use serde_json::{Number, Value};

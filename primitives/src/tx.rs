@@ -215,7 +215,7 @@ impl Payload {
     /// cannot be canonicalised.
     pub fn data_bytes(&self) -> Result<usize, TxError> {
         match self {
-            Payload::RecordEvent { data: Some(d), .. } => Ok(canonical_json(d)?.len()),
+            Payload::RecordEvent { data: Some(d), .. } => Ok(canonical_data(d)?.len()),
             _ => Ok(0),
         }
     }
@@ -250,6 +250,14 @@ pub fn data_hash(data: &Value) -> Result<Hash, TxError> {
 
 fn canonical_data(data: &Value) -> Result<String, TxError> {
     crate::jcs::value_to_string(data).map_err(|e| invalid("payload.data", e.to_string()))
+}
+
+/// Appends 32 bytes as 64 lowercase hex digits (as `Hash` and `PublicKey` serialise).
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {
+    let at = out.len();
+    out.resize(at + 64, 0);
+    // 64 bytes of room for 32 bytes: cannot fail
+    let _ = hex::encode_to_slice(bytes, &mut out[at..]);
 }
 
 /// Checks that every number in `v` is within the I-JSON range; the error names the path
@@ -421,6 +429,14 @@ impl TxBody {
         Ok(data_text)
     }
 
+    /// Validates the body and returns its canonical text with the size in bytes of its
+    /// canonical `data` (0 if absent), computing the data text once for both.
+    fn validated_text(&self) -> Result<(String, usize), TxError> {
+        let data_text = self.validate_data()?;
+        let text = self.canonical_text(data_text.as_deref())?;
+        Ok((text, data_text.map_or(0, |t| t.len())))
+    }
+
     /// The RFC 8785 text of this body. `data_text` is the canonical text of a record's `data`
     /// when the caller has it already. Records, the kind nearly every transaction is, are
     /// written directly (keys in order: `chain_id`, `nonce`, `payload` {`data`, `data_hash`,
@@ -451,7 +467,7 @@ impl TxBody {
         };
         let mut out = Vec::with_capacity(320 + data_text.map_or(0, str::len));
         out.extend_from_slice(b"{\"chain_id\":\"");
-        out.extend_from_slice(self.chain_id.to_hex().as_bytes());
+        push_hex(&mut out, &self.chain_id.0);
         out.extend_from_slice(b"\",\"nonce\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.nonce).as_bytes());
         out.extend_from_slice(b",\"payload\":{");
@@ -461,13 +477,13 @@ impl TxBody {
             out.push(b',');
         }
         out.extend_from_slice(b"\"data_hash\":\"");
-        out.extend_from_slice(data_hash.to_hex().as_bytes());
+        push_hex(&mut out, &data_hash.0);
         out.extend_from_slice(b"\",\"entity_id\":");
         crate::jcs::write_str(&mut out, entity_id);
         out.extend_from_slice(b",\"event_type\":");
         crate::jcs::write_str(&mut out, event_type);
         out.extend_from_slice(b",\"type\":\"record_event\"},\"signer\":\"");
-        out.extend_from_slice(self.signer.to_hex().as_bytes());
+        push_hex(&mut out, &self.signer.0);
         out.extend_from_slice(b"\",\"timestamp_ms\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.timestamp_ms).as_bytes());
         out.push(b'}');
@@ -492,9 +508,7 @@ impl TxBody {
                 Ok(_) => invalid("body", "rejected by the parser"),
             }
         })?;
-        let data_text = body.validate_data()?;
-        let canon = body.canonical_text(data_text.as_deref())?;
-        let data_bytes = data_text.map_or(0, |t| t.len());
+        let (canon, data_bytes) = body.validated_text()?;
         if canon != text {
             let offset = canon
                 .bytes()
@@ -595,9 +609,7 @@ impl Transaction {
     /// Validates `body`, canonicalises it and signs it for chain `body.chain_id`.
     /// Errors: [`TxError`].
     pub fn sign(body: TxBody, key: &SecretKey) -> Result<Self, TxError> {
-        let data_text = body.validate_data()?;
-        let body_text = body.canonical_text(data_text.as_deref())?;
-        let data_bytes = data_text.map_or(0, |t| t.len());
+        let (body_text, data_bytes) = body.validated_text()?;
         let signature = key.sign(&signing_preimage(&body.chain_id, &body_text));
         Ok(Transaction::new(body, body_text, signature, data_bytes))
     }
@@ -613,10 +625,7 @@ impl Transaction {
             path: String::new(),
             reason: e.to_string(),
         })?;
-        let data_bytes = match &body.payload {
-            Payload::RecordEvent { data: Some(d), .. } => canonical_data(d)?.len(),
-            _ => 0,
-        };
+        let data_bytes = body.payload.data_bytes()?;
         Ok(Transaction::new(body, w.body, w.signature, data_bytes))
     }
 

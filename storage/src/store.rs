@@ -119,7 +119,7 @@ impl<K: Kv> Store<K> {
     /// Compacts the tx-id index (see [`id_index`]) if level 0 is due: level 0 becomes a new
     /// run, then runs of a full level merge into one run of the next. One atomic batch.
     /// Errors: [`StorageError`]; the index is unchanged then.
-    pub fn compact_ids(&self) -> Result<(), StorageError> {
+    fn compact_ids(&self) -> Result<(), StorageError> {
         let level0 = self
             .kv
             .scan(&keys::id_block(0), &keys::id_block(u64::MAX), usize::MAX)?;

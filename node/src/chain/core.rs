@@ -276,7 +276,7 @@ impl Core {
         };
         tokio::spawn(async move {
             let r = net.request_blocks(req).await;
-            let _ = me.send(Command::Synced(r)).await;
+            let _ = me.send(Command::Synced(from, r)).await;
         });
     }
 }

@@ -126,7 +126,8 @@ enum Command {
         reply: oneshot::Sender<Vec<(PublicKey, SignerMetrics)>>,
     },
     PeerConnected,
-    Synced(Result<(PeerRef, BlocksResponse), P2pError>),
+    /// The answer to a block request that started at height `.0`.
+    Synced(u64, Result<(PeerRef, BlocksResponse), P2pError>),
     /// The mining thread found a nonce for the template of `epoch` (proof of work).
     Mined {
         header: Header,
@@ -309,7 +310,7 @@ struct Actor {
     /// Proposals for the next height that arrived while the head block was being written.
     deferred: Vec<(MessageRef, Box<Proposal>)>,
     /// A sync answer that arrived while a block was being written.
-    sync_stash: Option<(PeerRef, BlocksResponse)>,
+    sync_stash: Option<(u64, PeerRef, BlocksResponse)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
     /// This validator's own votes at the height in progress, as saved to the vote log.
@@ -546,15 +547,15 @@ impl Actor {
                 }
             }
             Command::PeerConnected => self.core.start_sync(self.core.head.height.max(1)),
-            Command::Synced(r) => {
+            Command::Synced(from, r) => {
                 self.core.syncing = None;
                 match r {
                     Ok((peer, resp)) => {
                         tracing::debug!(%peer, head = resp.head, blocks = resp.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
-                            self.sync_stash = Some((peer, resp));
+                            self.sync_stash = Some((from, peer, resp));
                         } else {
-                            self.apply_synced(peer, resp);
+                            self.apply_synced(from, peer, resp);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "sync request failed"),
@@ -748,8 +749,8 @@ impl Actor {
             total_ms = flight.started.elapsed().as_millis() as u64,
             "committed final block"
         );
-        if let Some((peer, resp)) = self.sync_stash.take() {
-            self.apply_synced(peer, resp);
+        if let Some((from, peer, resp)) = self.sync_stash.take() {
+            self.apply_synced(from, peer, resp);
         }
         for (msg, p) in std::mem::take(&mut self.deferred) {
             if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.core.net) {

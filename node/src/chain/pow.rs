@@ -214,7 +214,7 @@ impl PowActor {
                 let from = self.finalized() + 1;
                 self.core.start_sync(from);
             }
-            Command::Synced(r) => {
+            Command::Synced(_, r) => {
                 self.core.syncing = None;
                 let Ok((peer, resp)) = r else { return };
                 let mut last = None;

@@ -20,16 +20,13 @@ impl Actor {
     /// more if the peer is further ahead.
     ///
     /// The next range is requested before this one is checked, so fetching (and the peer's
-    /// reading and encoding) overlaps with verifying and writing. A prefetched range that
-    /// starts above the head (the range before it did not apply in full) is dropped without
-    /// penalty and asked for again from the head.
-    pub(super) fn apply_synced(&mut self, peer: PeerRef, resp: BlocksResponse) {
+    /// reading and encoding) overlaps with verifying and writing. The answer to a prefetch
+    /// asked `from` a head this node did not reach (the range before it did not apply in full)
+    /// is dropped without penalty and asked for again from the head; any other answer that
+    /// does not link is the peer's fault, as before.
+    pub(super) fn apply_synced(&mut self, from: u64, peer: PeerRef, resp: BlocksResponse) {
         let before = self.core.head.height;
-        if resp
-            .blocks
-            .first()
-            .is_some_and(|b| b.block.header.height > before.max(1))
-        {
+        if from > before.max(1) {
             self.core.start_sync(before.max(1));
             return;
         }
