@@ -115,35 +115,22 @@ fn dev_submit_kill9_restart_and_verify() {
     };
     let set_file = tmp.path().join("set.json");
     let sf = set_file.to_str().expect("utf8");
-    std::fs::write(&set_file, set_of(&genesis)).expect("write");
-    let verdict = ok(&[
+    let with_set = [
         "verify-receipt",
         ors,
         "--genesis",
         &genesis,
         "--validators",
         sf,
-    ]);
+    ];
+    std::fs::write(&set_file, set_of(&genesis)).expect("write");
+    let verdict = ok(&with_set);
     assert!(verdict.starts_with("OK"), "{verdict}");
     std::fs::write(&set_file, set_of(other_genesis.to_str().expect("utf8"))).expect("write");
-    let err = fails(&[
-        "verify-receipt",
-        ors,
-        "--genesis",
-        &genesis,
-        "--validators",
-        sf,
-    ]);
+    let err = fails(&with_set);
     assert!(err.contains("does NOT verify"), "{err}");
     std::fs::write(&set_file, "[\"not a key\"]").expect("write");
-    let err = fails(&[
-        "verify-receipt",
-        ors,
-        "--genesis",
-        &genesis,
-        "--validators",
-        sf,
-    ]);
+    let err = fails(&with_set);
     assert!(err.contains("not a JSON array of public keys"), "{err}");
     drop(_node);
 

@@ -323,34 +323,22 @@ async fn governance_grants_a_role_on_3_validators_and_a_missed_quorum_changes_no
             .expect("proposal")
             .0
     };
-    c.submit_and_wait(
-        wire(&call(
-            &w0,
-            chain,
-            1,
-            Payload::GovVote {
-                proposal: id_of(&w0),
-                choice: Choice::Yes,
-            },
-        )),
-        None,
-    )
-    .await
-    .expect("vote");
-    c.submit_and_wait(
-        wire(&call(
-            &w1,
-            chain,
-            1,
-            Payload::GovVote {
-                proposal: id_of(&w1),
-                choice: Choice::Yes,
-            },
-        )),
-        None,
-    )
-    .await
-    .expect("vote");
+    for w in [&w0, &w1] {
+        c.submit_and_wait(
+            wire(&call(
+                w,
+                chain,
+                1,
+                Payload::GovVote {
+                    proposal: id_of(w),
+                    choice: Choice::Yes,
+                },
+            )),
+            None,
+        )
+        .await
+        .expect("vote");
+    }
     // a second vote (after the first committed) is refused at once and changes nothing
     let twice = call(
         &w0,
