@@ -221,6 +221,56 @@ impl Payload {
     }
 }
 
+/// A [`TxBody`] whose payload is a record, with the same fields and rules, for
+/// [`TxBody::from_json`]'s one-pass parse.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordBody {
+    chain_id: Hash,
+    signer: PublicKey,
+    nonce: u64,
+    timestamp_ms: u64,
+    payload: RecordPayload,
+}
+
+/// [`Payload::RecordEvent`] with its tag as a field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordPayload {
+    #[serde(rename = "type")]
+    _kind: RecordTag,
+    event_type: String,
+    entity_id: String,
+    #[serde(default)]
+    data: Option<Value>,
+    data_hash: Hash,
+}
+
+/// The one tag [`RecordPayload`] accepts.
+#[derive(Deserialize)]
+enum RecordTag {
+    #[serde(rename = "record_event")]
+    RecordEvent,
+}
+
+impl From<RecordBody> for TxBody {
+    fn from(r: RecordBody) -> Self {
+        let p = r.payload;
+        TxBody {
+            chain_id: r.chain_id,
+            signer: r.signer,
+            nonce: r.nonce,
+            timestamp_ms: r.timestamp_ms,
+            payload: Payload::RecordEvent {
+                event_type: p.event_type,
+                entity_id: p.entity_id,
+                data: p.data,
+                data_hash: p.data_hash,
+            },
+        }
+    }
+}
+
 /// The signed part of a transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -495,10 +545,23 @@ impl TxBody {
         Self::parse_canonical_sized(text).map(|(body, _)| body)
     }
 
+    /// Parses body JSON (any key order, not checked for canonical form), as the derived
+    /// `Deserialize` does and with the same result. Records are parsed through [`RecordBody`],
+    /// which reads every field in one pass; the derived parser of the `type`-tagged
+    /// [`Payload`] must buffer the whole payload first (canonical order puts `type` last), at
+    /// about twice the cost. Anything else, and every error, goes through the derived parser,
+    /// so errors are the derived parser's. Errors: the parser's error.
+    pub fn from_json(text: &str) -> Result<TxBody, serde_json::Error> {
+        match serde_json::from_str::<RecordBody>(text) {
+            Ok(r) => Ok(r.into()),
+            Err(_) => serde_json::from_str(text),
+        }
+    }
+
     /// [`TxBody::parse_canonical`], also returning the canonical `data` size in bytes.
     fn parse_canonical_sized(text: &str) -> Result<(TxBody, usize), TxError> {
         // The plain parser on the happy path; on failure, parse again to name the field.
-        let body: TxBody = serde_json::from_str(text).map_err(|_| {
+        let body = TxBody::from_json(text).map_err(|_| {
             let de = &mut serde_json::Deserializer::from_str(text);
             match serde_path_to_error::deserialize::<_, TxBody>(de) {
                 Err(e) => TxError::BodyJson {
@@ -621,7 +684,7 @@ impl Transaction {
     /// node's own storage, never for input. Errors: [`TxError::BodyJson`] if the body does not
     /// parse, [`TxError::InvalidField`] if its data has no canonical form.
     pub fn from_stored(w: WireTx) -> Result<Self, TxError> {
-        let body: TxBody = serde_json::from_str(&w.body).map_err(|e| TxError::BodyJson {
+        let body = TxBody::from_json(&w.body).map_err(|e| TxError::BodyJson {
             path: String::new(),
             reason: e.to_string(),
         })?;
