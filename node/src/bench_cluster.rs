@@ -21,7 +21,7 @@ use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
-use crate::bench::{ClusterArgs, measure_sig_rates, presign, submit_with_retry};
+use crate::bench::{ClusterArgs, EncodedBatch, measure_sig_rates, presign, submit_with_retry};
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions, P2pOptions};
@@ -110,15 +110,22 @@ fn spawn_prober(
     })
 }
 
+/// `txs` in batches of `size`, encoded before the clock starts.
+fn encode_batches(txs: &[TxParam], size: usize) -> anyhow::Result<Vec<EncodedBatch>> {
+    txs.chunks(size)
+        .map(|b| EncodedBatch::new(b.to_vec()))
+        .collect()
+}
+
 /// Submits `batches` over `urls` (batch i to node i mod n), at most `rate` events/s if given,
 /// retrying mempool-full answers; returns the number admitted.
 async fn submit_all(
     urls: &[String],
-    batches: Vec<Vec<TxParam>>,
+    batches: Vec<EncodedBatch>,
     rate: Option<f64>,
 ) -> anyhow::Result<usize> {
     let n = urls.len();
-    let mut lanes: Vec<Vec<Vec<TxParam>>> = vec![Vec::new(); n];
+    let mut lanes: Vec<Vec<EncodedBatch>> = (0..n).map(|_| Vec::new()).collect();
     for (i, b) in batches.into_iter().enumerate() {
         lanes[i % n].push(b);
     }
@@ -258,7 +265,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let probe = spawn_prober(urls.clone(), chain_id, prober.clone(), 0, Arc::clone(&stop));
     let t0 = Instant::now();
-    let batches: Vec<Vec<TxParam>> = full.chunks(a.batch).map(<[TxParam]>::to_vec).collect();
+    let batches = encode_batches(&full, a.batch)?;
     let admitted = submit_all(&urls, batches, None).await?;
     let head = wait_events(&urls[0], admitted as u64, Duration::from_secs(900)).await?;
     let full_secs = t0.elapsed().as_secs_f64();
@@ -293,7 +300,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     );
     let before = head.history_size;
     let small = (a.batch / 4).max(1);
-    let batches: Vec<Vec<TxParam>> = half.chunks(small).map(<[TxParam]>::to_vec).collect();
+    let batches = encode_batches(&half, small)?;
     let admitted_half = submit_all(&urls, batches, Some(half_rate)).await?;
     let head = wait_events(
         &urls[0],

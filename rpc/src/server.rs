@@ -68,7 +68,7 @@ fn ok<T>(r: Result<T, RpcError>) -> RpcResult<T> {
 #[async_trait]
 impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
     async fn submit(&self, tx: TxParam) -> RpcResult<Hash> {
-        let tx = tx.parse("tx")?;
+        let tx = tx.parse(|| "tx".into())?;
         let mut out = self.backend.submit(vec![tx]).await;
         ok(out
             .pop()
@@ -89,7 +89,7 @@ impl<B: Backend> AuditChainApiServer for RpcImpl<B> {
         let mut results: Vec<Option<Result<Hash, RpcError>>> = Vec::with_capacity(txs.len());
         let mut good = Vec::with_capacity(txs.len());
         for (i, t) in txs.into_iter().enumerate() {
-            match t.parse(&format!("txs[{i}]")) {
+            match t.parse(|| format!("txs[{i}]")) {
                 Ok(w) => {
                     results.push(None);
                     good.push(w);

@@ -18,36 +18,55 @@ pub const MAX_BLOCK_RANGE: u64 = 100;
 pub const MAX_SUBMIT_BATCH: usize = 10_000;
 
 /// A transaction as an RPC parameter: `{ "body": <canonical JSON text>, "signature": <hex> }`.
-/// Kept as raw JSON until the server parses it, so that errors name the offending field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Kept as raw JSON text until the server parses it, so that one malformed transaction in a
+/// batch gets its own error (naming the offending field) and the rest are still admitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TxParam(pub serde_json::Value);
+pub struct TxParam(pub Box<serde_json::value::RawValue>);
+
+/// Equal when the JSON texts are.
+impl PartialEq for TxParam {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl TxParam {
+    fn encode<T: Serialize>(t: &T) -> Self {
+        // Serialising a string and a hex signature cannot fail.
+        TxParam(serde_json::value::to_raw_value(t).expect("a transaction serialises"))
+    }
+
+    /// Parses into the wire form. Errors: [`crate::RpcError::InvalidParams`] naming the field
+    /// under `name()` (e.g. `tx.signature`); `name` is only called on failure.
+    pub fn parse(&self, name: impl FnOnce() -> String) -> Result<WireTx, crate::RpcError> {
+        // The plain parser on the happy path; on failure, parse again to name the field.
+        serde_json::from_str(self.0.get()).map_err(|_| {
+            let de = &mut serde_json::Deserializer::from_str(self.0.get());
+            let (path, reason) = match serde_path_to_error::deserialize::<_, WireTx>(de) {
+                Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+                Ok(_) => (".".into(), "rejected by the parser".into()),
+            };
+            let name = name();
+            let field = if path == "." {
+                name
+            } else {
+                format!("{name}.{path}")
+            };
+            crate::RpcError::params(field, reason)
+        })
+    }
+}
 
 impl From<WireTx> for TxParam {
     fn from(w: WireTx) -> Self {
-        TxParam(serde_json::to_value(w).unwrap_or_default())
+        TxParam::encode(&w)
     }
 }
 
 impl From<&auditchain_primitives::Transaction> for TxParam {
     fn from(t: &auditchain_primitives::Transaction) -> Self {
-        TxParam(serde_json::to_value(t).unwrap_or_default())
-    }
-}
-
-impl TxParam {
-    /// Parses into the wire form. Errors: [`crate::RpcError::InvalidParams`] naming the field
-    /// under `name` (e.g. `tx.signature`).
-    pub fn parse(self, name: &str) -> Result<WireTx, crate::RpcError> {
-        serde_path_to_error::deserialize(self.0).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                name.to_string()
-            } else {
-                format!("{name}.{path}")
-            };
-            crate::RpcError::params(field, e.into_inner().to_string())
-        })
+        TxParam::encode(t)
     }
 }
 
