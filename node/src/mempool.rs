@@ -182,15 +182,11 @@ impl Mempool {
             self.bytes,
         );
         let mut victims = Vec::new();
+        // Lazy: a full mempool is rare, and collecting a signer's later nonces on every
+        // admission cost O(pending) each (quadratic under out-of-order gossip).
         let mut later = mine
-            .map(|m| {
-                m.range(nonce + 1..)
-                    .rev()
-                    .map(|(_, id)| *id)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-            .into_iter();
+            .into_iter()
+            .flat_map(|m| m.range(nonce + 1..).rev().map(|(_, id)| *id));
         loop {
             let full = if mine_count >= self.limits.mempool_max_per_signer as usize {
                 Some(format!(
