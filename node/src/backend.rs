@@ -17,7 +17,6 @@ use tokio::sync::{broadcast, watch};
 use crate::chain::{ActorGone, ChainHandle, Origin, now_ms};
 use crate::execute::check_tx;
 use crate::mempool::AdmitError;
-use crate::verify::verify_parallel;
 use auditchain_p2p::NetHandle;
 
 /// Most index entries one trail call examines before returning a partial page with a cursor.
@@ -241,8 +240,9 @@ impl Backend for NodeBackend {
         let genesis = Arc::clone(&self.genesis);
         let chain_id = self.chain_id;
         let n = wire.len();
-        // Parse, check and verify off the async workers: this is most of the CPU per event.
-        let checked = tokio::task::spawn_blocking(move || {
+        // Parse, check and verify on the admission pool (below consensus priority, off the
+        // async workers): this is most of the CPU per event.
+        let checked = crate::admission::run(move || {
             let mut results: Vec<Result<Hash, RpcError>> = Vec::with_capacity(n);
             let mut good: Vec<(usize, Transaction)> = Vec::with_capacity(n);
             for (i, w) in wire.into_iter().enumerate() {
@@ -258,7 +258,7 @@ impl Backend for NodeBackend {
                 }
             }
             let txs: Vec<Transaction> = good.iter().map(|(_, t)| t.clone()).collect();
-            let sigs = verify_parallel(&txs);
+            let sigs = crate::admission::verify(&txs);
             let mut admit = Vec::with_capacity(good.len());
             let mut slots = Vec::with_capacity(good.len());
             for ((i, tx), sig) in good.into_iter().zip(sigs) {
@@ -275,7 +275,7 @@ impl Backend for NodeBackend {
             (results, slots, admit)
         })
         .await;
-        let Ok((mut results, slots, admit)) = checked else {
+        let Some((mut results, slots, admit)) = checked else {
             return (0..n)
                 .map(|_| Err(RpcError::Unavailable("verification task failed".into())))
                 .collect();

@@ -6,6 +6,7 @@
 //! builds a block, executes it, seals it, commits it atomically and flushes → waiters and head
 //! subscribers are told.
 
+pub mod admission;
 pub mod backend;
 pub mod bench;
 pub mod bench_cluster;

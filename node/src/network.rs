@@ -26,7 +26,6 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::chain::{ChainHandle, Origin};
 use crate::execute::check_tx;
 use crate::mempool::AdmitError;
-use crate::verify::verify_parallel;
 
 /// Gossiped transaction batches verified at once (each uses all cores).
 const TX_BATCHES_IN_FLIGHT: usize = 2;
@@ -123,18 +122,18 @@ async fn gossiped_txs(
     genesis: &Arc<Genesis>,
 ) -> Verdict {
     let g = Arc::clone(genesis);
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = crate::admission::run(move || {
         let chain_id = g.hash();
         if txs.iter().any(|t| check_tx(&g, &chain_id, t).is_err()) {
             return None;
         }
-        if verify_parallel(&txs).iter().any(Result::is_err) {
+        if crate::admission::verify(&txs).iter().any(Result::is_err) {
             return None;
         }
         Some(txs.into_iter().map(|t| (t.id(), t)).collect::<Vec<_>>())
     })
     .await;
-    let Ok(Some(txs)) = checked else {
+    let Some(Some(txs)) = checked else {
         return Verdict::Reject;
     };
     match chain.submit(txs, Origin::Peer).await {
