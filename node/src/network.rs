@@ -1,8 +1,8 @@
 //! The bridge between the p2p task and the chain actor.
 //!
-//! Gossiped transactions are checked (limits, writer role, ZIP-215 signatures in batches on the
-//! blocking pool) before they reach the mempool: one bad transaction rejects the whole message
-//! and penalises the peer; mempool refusals (full, nonce races) are ignored without penalty.
+//! Gossiped transactions arrive unparsed and are parsed and checked (canonical body, limits,
+//! writer role, ZIP-215 signatures in batches) on the [`crate::admission`] pool before they
+//! reach the mempool: one bad transaction rejects the whole message and penalises the peer; mempool refusals (full, nonce races) are ignored without penalty.
 //! Proposals and votes go to the chain actor, which judges them.
 //!
 //! Transaction batches are verified by their own task behind a queue of
@@ -17,7 +17,8 @@
 use std::sync::Arc;
 
 use auditchain_genesis::Genesis;
-use auditchain_p2p::{BlockProvider, GossipMessage, MessageRef, NetEvent, NetHandle, Verdict};
+use auditchain_p2p::{BlockProvider, InboundMessage, MessageRef, NetEvent, NetHandle, Verdict};
+use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::vote::CertifiedBlock;
 use auditchain_primitives::{Header, Transaction};
 use auditchain_storage::ChainStore;
@@ -67,7 +68,7 @@ pub async fn pump(
     chain: ChainHandle,
     genesis: Arc<Genesis>,
 ) {
-    let (queue, mut batches) = mpsc::channel::<(MessageRef, Vec<Transaction>)>(TX_BATCHES_QUEUED);
+    let (queue, mut batches) = mpsc::channel::<(MessageRef, Vec<WireTx>)>(TX_BATCHES_QUEUED);
     let verifier = {
         let (net, chain) = (net.clone(), chain.clone());
         tokio::spawn(async move {
@@ -89,7 +90,7 @@ pub async fn pump(
         match ev {
             NetEvent::Message {
                 msg,
-                message: GossipMessage::Txs(txs),
+                message: InboundMessage::Txs(txs),
             } => {
                 if let Err(mpsc::error::TrySendError::Full((msg, txs))) = queue.try_send((msg, txs))
                 {
@@ -116,13 +117,14 @@ pub async fn pump(
     verifier.abort();
 }
 
-async fn gossiped_txs(
-    txs: Vec<Transaction>,
-    chain: &ChainHandle,
-    genesis: &Arc<Genesis>,
-) -> Verdict {
+async fn gossiped_txs(wire: Vec<WireTx>, chain: &ChainHandle, genesis: &Arc<Genesis>) -> Verdict {
     let g = Arc::clone(genesis);
     let checked = crate::admission::run(move || {
+        let txs = wire
+            .into_iter()
+            .map(Transaction::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
         let chain_id = g.hash();
         if txs.iter().any(|t| check_tx(&g, &chain_id, t).is_err()) {
             return None;

@@ -25,6 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote};
 use auditchain_primitives::{Block, Hash, PublicKey, SecretKey, Transaction};
 use serde::{Deserialize, Serialize};
@@ -145,6 +146,83 @@ impl GossipMessage {
     }
 }
 
+/// A [`GossipMessage`] as received: its transactions (in a batch or inside a proposal) still
+/// in wire form, so that the swarm task never parses transaction bodies. The node parses them
+/// where it chooses: a batch at admission priority, a proposal's reusing the transactions it
+/// already admitted. Decodes from exactly the bytes of the [`GossipMessage`] (same variants in
+/// the same order, same field layout; a [`Transaction`] encodes as its [`WireTx`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum InboundMessage {
+    /// Transactions, unparsed (topic `txs`).
+    Txs(Vec<WireTx>),
+    /// A block proposal with unparsed transactions (topic `blocks`).
+    Proposal(Box<WireProposal>),
+    /// Signed votes (topic `votes`).
+    Votes(Vec<Vote>),
+    /// A mined proof-of-work block (topic `blocks`).
+    Block(Box<Block>),
+}
+
+/// A [`Proposal`] whose block's transactions are unparsed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WireProposal {
+    /// As [`Proposal::round`].
+    pub round: u32,
+    /// As [`Proposal::valid_round`].
+    pub valid_round: Option<u32>,
+    /// The block.
+    pub block: WireBlock,
+    /// As [`Proposal::last_commit`].
+    pub last_commit: Option<CommitCertificate>,
+}
+
+/// A [`Block`] whose transactions are unparsed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WireBlock {
+    /// The header.
+    pub header: auditchain_primitives::Header,
+    /// The proposer's seal.
+    pub seal: auditchain_primitives::Signature,
+    /// The transactions in wire form.
+    pub txs: Vec<WireTx>,
+}
+
+impl From<GossipMessage> for InboundMessage {
+    /// What a peer receives when `m` is published (as a decode of its bytes would give).
+    fn from(m: GossipMessage) -> Self {
+        let wire = |txs: Vec<Transaction>| txs.into_iter().map(WireTx::from).collect();
+        match m {
+            GossipMessage::Txs(txs) => InboundMessage::Txs(wire(txs)),
+            GossipMessage::Proposal(p) => {
+                let p = *p;
+                InboundMessage::Proposal(Box::new(WireProposal {
+                    round: p.round,
+                    valid_round: p.valid_round,
+                    block: WireBlock {
+                        header: p.block.header,
+                        seal: p.block.seal,
+                        txs: wire(p.block.txs),
+                    },
+                    last_commit: p.last_commit,
+                }))
+            }
+            GossipMessage::Votes(v) => InboundMessage::Votes(v),
+            GossipMessage::Block(b) => InboundMessage::Block(b),
+        }
+    }
+}
+
+impl InboundMessage {
+    fn topic(&self) -> TopicKind {
+        match self {
+            InboundMessage::Txs(_) => TopicKind::Txs,
+            InboundMessage::Proposal(_) => TopicKind::Blocks,
+            InboundMessage::Votes(_) => TopicKind::Votes,
+            InboundMessage::Block(_) => TopicKind::Blocks,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TopicKind {
     Txs,
@@ -169,10 +247,17 @@ impl TopicKind {
 }
 
 /// The gossip envelope: the publisher's sequence number makes each publication distinct.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 struct Envelope {
     seq: u64,
     message: GossipMessage,
+}
+
+/// An [`Envelope`] as received.
+#[derive(Debug, Deserialize)]
+struct InboundEnvelope {
+    _seq: u64,
+    message: InboundMessage,
 }
 
 /// The node's judgement of a gossip message (gossipsub's message acceptance).
@@ -244,8 +329,8 @@ pub enum NetEvent {
     Message {
         /// Reference for the verdict.
         msg: MessageRef,
-        /// The message.
-        message: GossipMessage,
+        /// The message, transactions unparsed.
+        message: InboundMessage,
     },
     /// A connection to an allowed peer opened (first connection to it).
     PeerConnected(PeerRef),
@@ -419,4 +504,111 @@ pub async fn start(
     provider: Arc<dyn BlockProvider>,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), P2pError> {
     service::start(config, provider).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
+    use auditchain_primitives::codec::{decode, encode};
+    use auditchain_primitives::tx::{Payload, TxBody};
+    use auditchain_primitives::vote::{VoteBody, VoteKind};
+    use auditchain_primitives::{Header, Signature, sha256};
+
+    fn tx(nonce: u64) -> Transaction {
+        let key = SecretKey::from_seed(&[5; 32]);
+        let body = TxBody {
+            chain_id: sha256(b"c"),
+            signer: key.public_key(),
+            nonce,
+            timestamp_ms: 1_700_000_000_000,
+            payload: Payload::RecordEvent {
+                event_type: "t".into(),
+                entity_id: "e".into(),
+                data: None,
+                data_hash: sha256(b"d"),
+            },
+        };
+        Transaction::sign(body, &key).unwrap()
+    }
+
+    fn messages() -> Vec<GossipMessage> {
+        let header = Header {
+            version: HEADER_VERSION,
+            height: 3,
+            parent_hash: sha256(b"p"),
+            timestamp_ms: 9,
+            proposer: SecretKey::from_seed(&[7; 32]).public_key(),
+            tx_root: sha256(b"t"),
+            tx_count: 2,
+            history_root: sha256(b"h"),
+            history_size: 5,
+            state_root: sha256(b"s"),
+            last_commit_hash: Hash::ZERO,
+            consensus: ConsensusFields::RoundRobin { round: 2 },
+        };
+        let key = SecretKey::from_seed(&[6; 32]);
+        let vote = Vote::sign(
+            &sha256(b"c"),
+            VoteBody {
+                kind: VoteKind::Precommit,
+                height: 3,
+                round: 1,
+                block: Some(sha256(b"b")),
+                validator: key.public_key(),
+            },
+            &key,
+        );
+        let block = Block {
+            header,
+            seal: Signature([3; 64]),
+            txs: vec![tx(0), tx(1)],
+        };
+        vec![
+            GossipMessage::Txs(vec![tx(0), tx(1), tx(2)]),
+            GossipMessage::Proposal(Box::new(Proposal {
+                round: 2,
+                valid_round: Some(1),
+                block: block.clone(),
+                last_commit: None,
+            })),
+            GossipMessage::Votes(vec![vote]),
+            GossipMessage::Block(Box::new(block)),
+        ]
+    }
+
+    /// Receivers decode what publishers encode: every kind of message, its transactions left
+    /// unparsed, field for field.
+    #[test]
+    fn inbound_decoding_reads_the_published_bytes() {
+        for m in messages() {
+            let bytes = encode(&Envelope {
+                seq: 7,
+                message: m.clone(),
+            })
+            .unwrap();
+            let got: InboundEnvelope = decode(&bytes).unwrap();
+            assert_eq!(got.message.topic(), m.topic());
+            assert_eq!(got.message, InboundMessage::from(m));
+        }
+    }
+
+    /// A transaction body that would not parse still decodes (the node judges it), and the
+    /// wire form keeps its bytes exactly.
+    #[test]
+    fn unparsable_transactions_reach_the_node_unchanged() {
+        let m = GossipMessage::Txs(vec![tx(0)]);
+        let mut bytes = encode(&Envelope { seq: 1, message: m }).unwrap();
+        let at = bytes
+            .windows(12)
+            .position(|w| w == b"record_event")
+            .unwrap();
+        bytes[at + 11] = b'T';
+        let got: InboundEnvelope = decode(&bytes).unwrap();
+        let InboundMessage::Txs(wire) = got.message else {
+            panic!("not transactions")
+        };
+        assert!(wire[0].body.contains("record_evenT"));
+        assert!(Transaction::try_from(wire[0].clone()).is_err());
+    }
 }

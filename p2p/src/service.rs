@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::sync_codec::{PROTOCOL, SyncCodec};
 use crate::{
     BAN_DURATION, BAN_THRESHOLD, BlockProvider, BlocksRequest, BlocksResponse, Command, Envelope,
-    GossipMessage, MAX_SYNC_BLOCKS, MAX_SYNC_RESPONSE_BYTES, MessageRef, NetEvent, NetHandle,
-    P2pConfig, P2pError, PeerInfo, PeerRef, TopicKind, Verdict,
+    GossipMessage, InboundEnvelope, MAX_SYNC_BLOCKS, MAX_SYNC_RESPONSE_BYTES, MessageRef, NetEvent,
+    NetHandle, P2pConfig, P2pError, PeerInfo, PeerRef, TopicKind, Verdict,
 };
 
 const EVENT_QUEUE: usize = 4096;
@@ -521,7 +521,7 @@ impl Service {
             .iter()
             .find(|(_, t)| *t == m.topic)
             .map(|(k, _)| *k);
-        let decoded = decode::<Envelope>(&m.data);
+        let decoded = decode::<InboundEnvelope>(&m.data);
         let msg = MessageRef { id, source };
         match decoded {
             Ok(env) if Some(env.message.topic()) == kind => {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditchain_p2p::{
-    BlockProvider, BlocksRequest, GossipMessage, NetEvent, NetHandle, P2pConfig, Verdict,
+    BlockProvider, BlocksRequest, GossipMessage, InboundMessage, NetEvent, NetHandle, P2pConfig,
+    Verdict,
 };
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind};
@@ -104,7 +105,7 @@ async fn node_with_limit(
 }
 
 /// The next gossip message, skipping peer events; panics after 15 s.
-async fn next_message(n: &mut TestNode) -> (auditchain_p2p::MessageRef, GossipMessage) {
+async fn next_message(n: &mut TestNode) -> (auditchain_p2p::MessageRef, InboundMessage) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         match tokio::time::timeout_at(deadline, n.events.recv()).await {
@@ -158,7 +159,7 @@ async fn gossip_allowlist_penalties_and_sync() {
     assert!(a.net.publish(GossipMessage::Votes(vec![v])));
     for n in [&mut b, &mut c] {
         let (msg, m) = next_message(n).await;
-        assert_eq!(m, GossipMessage::Votes(vec![v]));
+        assert_eq!(m, InboundMessage::Votes(vec![v]));
         n.net.verdict(msg, Verdict::Accept);
     }
 
@@ -266,5 +267,5 @@ async fn oversize_gossip_is_dropped_and_the_node_keeps_working() {
     let v = vote(&keys[2], 9);
     assert!(c.net.publish(GossipMessage::Votes(vec![v])));
     let (_, m) = next_message(&mut a).await;
-    assert_eq!(m, GossipMessage::Votes(vec![v]));
+    assert_eq!(m, InboundMessage::Votes(vec![v]));
 }

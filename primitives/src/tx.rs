@@ -635,6 +635,16 @@ pub struct WireTx {
     pub signature: Signature,
 }
 
+impl WireTx {
+    /// The id this transaction has if its body is for chain `chain_id`: SHA-256 of
+    /// [`signing_preimage`]`(chain_id, body)`, without parsing the body. Equal to
+    /// [`Transaction::id`] of the parsed transaction when the body's `chain_id` is `chain_id`;
+    /// for a body of another chain it is the id of no valid transaction here.
+    pub fn id_on(&self, chain_id: &Hash) -> Hash {
+        sha256_parts(&[TX_DOMAIN, &chain_id.0, self.body.as_bytes()])
+    }
+}
+
 impl Serialize for Transaction {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;

@@ -21,6 +21,18 @@ use serde_json::json;
 /// Serves blocks that do not link to anything, counting the requests it answers.
 struct Junk(Arc<AtomicU64>);
 
+/// Serves no blocks: nobody syncs from it.
+struct Nothing;
+
+impl BlockProvider for Nothing {
+    fn head(&self) -> u64 {
+        0
+    }
+    fn blocks(&self, _: u64, _: u64) -> Vec<CertifiedBlock> {
+        Vec::new()
+    }
+}
+
 impl BlockProvider for Junk {
     fn head(&self) -> u64 {
         50
@@ -201,6 +213,54 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
         sent < auditchain_p2p::BAN_THRESHOLD,
         "stay below the ban to keep counting"
     );
+
+    // a correctly sealed proposal carrying a transaction whose body no longer parses (its
+    // payload type altered in the encoded message): rejected by the chain actor, which parses
+    // the proposal transactions the network task leaves unparsed. Sent by a second raw node
+    // that serves no blocks, so its count holds gossip rejections only (and the first stays
+    // below the ban: a validator may also have penalised one of its sync answers).
+    let (inj2, events2) = net.injector(1, Arc::new(Nothing), 4).await;
+    let inj2_id = inj2.local_peer_id().to_string();
+    let tx_key = SecretKey::from_seed(&[43; 32]);
+    let tx = auditchain_primitives::Transaction::sign(
+        auditchain_primitives::tx::TxBody {
+            chain_id,
+            signer: tx_key.public_key(),
+            nonce: 0,
+            timestamp_ms: ts,
+            payload: auditchain_primitives::tx::Payload::RecordEvent {
+                event_type: "t".into(),
+                entity_id: "e".into(),
+                data: None,
+                data_hash: Hash([1; 32]),
+            },
+        },
+        &tx_key,
+    )
+    .expect("signs");
+    let carrying = Block::seal_with(hdr(scheduled.public_key(), ts), vec![tx], scheduled);
+    let proposal = GossipMessage::Proposal(Box::new(Proposal {
+        round: 0,
+        valid_round: None,
+        last_commit: last_commit.clone(),
+        block: carrying,
+    }));
+    // the gossip envelope is (publisher sequence, message)
+    let mut bytes = auditchain_primitives::codec::encode(&(u64::MAX, proposal)).expect("encodes");
+    let at = bytes
+        .windows(12)
+        .position(|w| w == b"record_event")
+        .expect("payload type in the message");
+    bytes[at + 11] = b'T';
+    assert!(inj2.publish_raw("blocks", bytes));
+    wait_until(
+        "every validator rejected the proposal with an unparsable transaction",
+        20,
+        async || rejections(&net, &inj2_id).await.iter().all(|n| *n >= 1),
+    )
+    .await;
+    // its identity is the fresh observer's below
+    drop((inj2, events2));
 
     // a validator signing two different precommits for one height and round: valid votes, so
     // accepted, but stored as equivocation evidence and served by chain_getEvidence (round 50

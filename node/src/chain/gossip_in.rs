@@ -3,15 +3,47 @@
 
 use auditchain_consensus::Engine;
 use auditchain_consensus::bft::BftInput;
-use auditchain_p2p::{MessageRef, Proposal, Verdict};
-use auditchain_primitives::Header;
+use auditchain_p2p::{MessageRef, Proposal, Verdict, WireProposal};
 use auditchain_primitives::block::ConsensusFields;
+use auditchain_primitives::tx::TxError;
 use auditchain_primitives::vote::{CommitCertificate, Vote, last_commit_hash};
+use auditchain_primitives::{Block, Header, Transaction};
 
 use super::{Actor, Candidate, MAX_DEFERRED, now_ms};
 use crate::verify::{HeaderRules, check_block};
 
 impl Actor {
+    /// The proposal with its transactions parsed. A transaction this node already admitted
+    /// (same id, body text and signature as its mempool copy, which was parsed, checked and
+    /// signature-verified on admission) is reused instead of parsed again, so a proposal of
+    /// known transactions costs one SHA-256 per transaction, and [`check_block`] then skips
+    /// their signatures. Errors: the first transaction that does not parse.
+    pub(super) fn resolve_proposal(&self, p: WireProposal) -> Result<Proposal, TxError> {
+        let chain_id = self.core.chain_id;
+        let mempool = &self.core.mempool;
+        let txs = p
+            .block
+            .txs
+            .into_iter()
+            .map(|w| match mempool.get(&w.id_on(&chain_id)) {
+                Some(t) if t.body_text() == w.body && *t.signature() == w.signature => {
+                    Ok(t.clone())
+                }
+                _ => Transaction::try_from(w),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Proposal {
+            round: p.round,
+            valid_round: p.valid_round,
+            block: Block {
+                header: p.block.header,
+                seal: p.block.seal,
+                txs,
+            },
+            last_commit: p.last_commit,
+        })
+    }
+
     /// Checks a proposal from a peer and feeds it to the engine. Returns the gossip verdict, or
     /// `None` if the proposal was deferred (judged later).
     pub(super) fn on_proposal(&mut self, msg: MessageRef, p: Box<Proposal>) -> Option<Verdict> {

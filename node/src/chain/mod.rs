@@ -26,7 +26,8 @@ use auditchain_consensus::RoundRobin;
 use auditchain_consensus::bft::{Bft, BftInput, BftOutput, BftReject};
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{
-    BlocksResponse, GossipMessage, MessageRef, NetHandle, P2pError, PeerRef, Proposal, Verdict,
+    BlocksResponse, GossipMessage, InboundMessage, MessageRef, NetHandle, P2pError, PeerRef,
+    Proposal, Verdict,
 };
 use auditchain_primitives::merkle::Frontier;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
@@ -120,7 +121,7 @@ enum Command {
     },
     Consensus {
         msg: MessageRef,
-        message: GossipMessage,
+        message: InboundMessage,
     },
     SignerMetrics {
         reply: oneshot::Sender<Vec<(PublicKey, SignerMetrics)>>,
@@ -198,7 +199,7 @@ impl ChainHandle {
     pub async fn consensus(
         &self,
         msg: MessageRef,
-        message: GossipMessage,
+        message: InboundMessage,
     ) -> Result<(), ActorGone> {
         self.tx
             .send(Command::Consensus { msg, message })
@@ -536,11 +537,17 @@ impl Actor {
         match cmd {
             Command::Consensus { msg, message } => {
                 let verdict = match message {
-                    GossipMessage::Proposal(p) => self.on_proposal(msg.clone(), p),
-                    GossipMessage::Votes(votes) => Some(self.on_votes(votes)),
+                    InboundMessage::Proposal(p) => match self.resolve_proposal(*p) {
+                        Ok(p) => self.on_proposal(msg.clone(), Box::new(p)),
+                        Err(e) => {
+                            tracing::warn!(peer = %msg.peer(), error = %e, "proposal refused: a transaction does not parse");
+                            Some(Verdict::Reject)
+                        }
+                    },
+                    InboundMessage::Votes(votes) => Some(self.on_votes(votes)),
                     // transactions go through the mempool path; mined blocks are not ours
-                    GossipMessage::Txs(_) => Some(Verdict::Ignore),
-                    GossipMessage::Block(_) => Some(Verdict::Reject),
+                    InboundMessage::Txs(_) => Some(Verdict::Ignore),
+                    InboundMessage::Block(_) => Some(Verdict::Reject),
                 };
                 if let (Some(v), Some(net)) = (verdict, &self.core.net) {
                     net.verdict(msg, v);

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use auditchain_consensus::pow::{self, PowConfig};
-use auditchain_p2p::{GossipMessage, Verdict};
+use auditchain_p2p::{GossipMessage, InboundMessage, Verdict};
 use auditchain_primitives::block::ConsensusFields;
 use auditchain_primitives::merkle::Frontier;
 use auditchain_primitives::{Block, Hash, Header, Transaction};
@@ -200,10 +200,10 @@ impl PowActor {
         match cmd {
             Command::Consensus { msg, message } => {
                 let verdict = match message {
-                    GossipMessage::Block(b) => self.on_block(*b),
-                    GossipMessage::Txs(_) => Verdict::Ignore,
+                    InboundMessage::Block(b) => self.on_block(*b),
+                    InboundMessage::Txs(_) => Verdict::Ignore,
                     // votes and proposals have no place on a proof-of-work chain
-                    GossipMessage::Proposal(_) | GossipMessage::Votes(_) => Verdict::Reject,
+                    InboundMessage::Proposal(_) | InboundMessage::Votes(_) => Verdict::Reject,
                 };
                 if let Some(net) = &self.core.net {
                     net.verdict(msg, verdict);
