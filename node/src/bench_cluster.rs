@@ -145,7 +145,7 @@ async fn submit_all(
                         tokio::time::sleep(wait).await;
                     }
                 }
-                sent += batch.len();
+                sent += batch.tx_count();
                 let o = submit_with_retry(&c, batch).await?;
                 if o.rejected > 0 {
                     bail!("{} events rejected", o.rejected);
