@@ -2,7 +2,10 @@
 //!
 //! Gossiped transactions arrive unparsed and are parsed and checked (canonical body, limits,
 //! writer role, ZIP-215 signatures in batches) on the [`crate::admission`] pool before they
-//! reach the mempool: one bad transaction rejects the whole message and penalises the peer; mempool refusals (full, nonce races) are ignored without penalty.
+//! reach the mempool: one bad transaction rejects the whole message and penalises the peer.
+//! Mempool refusals (full, stale nonces, duplicates) are not the sender's fault: the batch is
+//! forwarded (Accept) if at least one of its transactions was new to this mempool, and ignored
+//! otherwise.
 //! Proposals and votes go to the chain actor, which judges them.
 //!
 //! Transaction batches are verified by their own task behind a queue of
@@ -26,7 +29,6 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::chain::{ChainHandle, Origin};
 use crate::execute::check_tx;
-use crate::mempool::AdmitError;
 
 /// Gossiped transaction batches verified at once (each uses all cores).
 const TX_BATCHES_IN_FLIGHT: usize = 2;
@@ -140,14 +142,9 @@ async fn gossiped_txs(wire: Vec<WireTx>, chain: &ChainHandle, genesis: &Arc<Gene
     };
     match chain.submit(txs, Origin::Peer).await {
         Ok(results) => {
-            let useful = results.iter().all(|r| {
-                matches!(
-                    r,
-                    Ok(())
-                        | Err(AdmitError::DuplicatePending)
-                        | Err(AdmitError::DuplicateCommitted)
-                )
-            });
+            // worth forwarding if it taught this mempool something; the rest (stale
+            // nonces, duplicates, a full mempool) is not the sender's fault
+            let useful = results.iter().any(Result::is_ok);
             if useful {
                 Verdict::Accept
             } else {
