@@ -75,12 +75,13 @@ pub fn verify(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use auditchain_primitives::tx::{Payload, TxBody};
+    use auditchain_primitives::tx::{Payload, TxBody, WireTx};
     use auditchain_primitives::{SecretKey, Signature, sha256};
 
-    fn tx(i: u64, key: &SecretKey) -> Transaction {
+    /// A record with nonce `i` signed by `key`.
+    pub(crate) fn tx(i: u64, key: &SecretKey) -> Transaction {
         let body = TxBody {
             chain_id: sha256(b"c"),
             signer: key.public_key(),
@@ -96,17 +97,21 @@ mod tests {
         Transaction::sign(body, key).unwrap()
     }
 
+    /// `t` with its signature replaced by one that does not verify.
+    pub(crate) fn forged(t: Transaction) -> Transaction {
+        let wire = WireTx {
+            body: WireTx::from(t).body,
+            signature: Signature([7; 64]),
+        };
+        Transaction::try_from(wire).unwrap()
+    }
+
     #[tokio::test]
     async fn verification_on_the_pool_gives_one_result_per_transaction_in_order() {
         let key = SecretKey::from_seed(&[9; 32]);
         let mut txs: Vec<Transaction> = (0..600).map(|i| tx(i, &key)).collect();
         // a forged signature in the third batch of 256
-        let forged = txs[530].clone();
-        let wire = auditchain_primitives::tx::WireTx {
-            body: auditchain_primitives::tx::WireTx::from(forged).body,
-            signature: Signature([7; 64]),
-        };
-        txs[530] = Transaction::try_from(wire).unwrap();
+        txs[530] = forged(txs[530].clone());
         let results = run(move || verify(&txs)).await.unwrap();
         assert_eq!(results.len(), 600);
         for (i, r) in results.iter().enumerate() {

@@ -14,7 +14,8 @@
 //!   is disconnected and refused for [`BAN_DURATION`].
 //! - **Block sync** (request-response `/auditchain/sync/1`): [`BlocksRequest`] for a height range,
 //!   answered from the node's [`BlockProvider`] with at most [`MAX_SYNC_BLOCKS`] certified blocks
-//!   and [`MAX_SYNC_RESPONSE_BYTES`].
+//!   and [`MAX_SYNC_RESPONSE_BYTES`], ending at the block that reaches
+//!   [`SYNC_RESPONSE_TARGET_BYTES`].
 //! - **Identify**, and redial of bootstrap addresses with exponential backoff (1 s doubling to
 //!   10 s).
 //!
@@ -43,6 +44,11 @@ pub const MAX_SYNC_BLOCKS: u64 = 256;
 
 /// Most bytes in one sync response (the response is cut at a block boundary below it).
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 32 << 20;
+
+/// A sync response stops growing once it holds this many bytes (4 MiB, about 10,000 events):
+/// small answers let the asking node check one range while the next is read, sent and
+/// decoded, instead of waiting for one 32 MiB answer at a time.
+pub const SYNC_RESPONSE_TARGET_BYTES: usize = 4 << 20;
 
 /// Rejected messages after which a peer is disconnected and banned.
 pub const BAN_THRESHOLD: u32 = 10;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditchain_primitives::codec::{decode, encode};
+use auditchain_primitives::codec::{decode, encode, encoded_len};
 use auditchain_primitives::{PublicKey, sha256};
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::DialOpts;
@@ -20,7 +20,8 @@ use crate::sync_codec::{PROTOCOL, SyncCodec};
 use crate::{
     BAN_DURATION, BAN_THRESHOLD, BlockProvider, BlocksRequest, BlocksResponse, Command, Envelope,
     GossipMessage, InboundEnvelope, MAX_SYNC_BLOCKS, MAX_SYNC_RESPONSE_BYTES, MessageRef, NetEvent,
-    NetHandle, P2pConfig, P2pError, PeerInfo, PeerRef, TopicKind, Verdict,
+    NetHandle, P2pConfig, P2pError, PeerInfo, PeerRef, SYNC_RESPONSE_TARGET_BYTES, TopicKind,
+    Verdict,
 };
 
 const EVENT_QUEUE: usize = 4096;
@@ -604,7 +605,8 @@ impl Service {
     }
 }
 
-/// Answers a block request within the count and byte limits.
+/// Answers a block request within the count and byte limits, ending the answer at the first
+/// block that brings it to [`SYNC_RESPONSE_TARGET_BYTES`].
 fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
     let head = provider.head();
     if req.from > req.to || req.from > head {
@@ -614,16 +616,109 @@ fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
         };
     }
     let to = req.to.min(head).min(req.from + MAX_SYNC_BLOCKS - 1);
-    let mut blocks = provider.blocks(req.from, to);
+    // read one block at a time, so nothing past the byte target is read from storage
+    let mut blocks = Vec::new();
     let mut size = 0usize;
-    let mut keep = 0;
-    for b in &blocks {
-        size += encode(b).map(|v| v.len()).unwrap_or(usize::MAX / 2);
-        if size > MAX_SYNC_RESPONSE_BYTES && keep > 0 {
+    for h in req.from..=to {
+        let Some(b) = provider.blocks(h, h).pop() else {
+            break;
+        };
+        size += encoded_len(&b).unwrap_or(usize::MAX / 2);
+        if size > MAX_SYNC_RESPONSE_BYTES && !blocks.is_empty() {
             break;
         }
-        keep += 1;
+        blocks.push(b);
+        if size >= SYNC_RESPONSE_TARGET_BYTES {
+            break;
+        }
     }
-    blocks.truncate(keep);
     BlocksResponse { head, blocks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
+    use auditchain_primitives::tx::{Payload, TxBody};
+    use auditchain_primitives::vote::CertifiedBlock;
+    use auditchain_primitives::{Block, Hash, Header, SecretKey, Signature, Transaction, merkle};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Blocks of `txs` copies of one transaction; records the highest height read.
+    struct Big {
+        txs: usize,
+        highest_read: AtomicU64,
+    }
+
+    impl BlockProvider for Big {
+        fn head(&self) -> u64 {
+            100
+        }
+        fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+            self.highest_read.fetch_max(to, Ordering::Relaxed);
+            let key = SecretKey::from_seed(&[5; 32]);
+            let tx = Transaction::sign(
+                TxBody {
+                    chain_id: sha256(b"c"),
+                    signer: key.public_key(),
+                    nonce: 0,
+                    timestamp_ms: 1,
+                    payload: Payload::RecordEvent {
+                        event_type: "t".into(),
+                        entity_id: "e".into(),
+                        data: None,
+                        data_hash: sha256(b"d"),
+                    },
+                },
+                &key,
+            )
+            .unwrap();
+            (from..=to)
+                .map(|height| CertifiedBlock {
+                    block: Block {
+                        header: Header {
+                            version: HEADER_VERSION,
+                            height,
+                            parent_hash: Hash::ZERO,
+                            timestamp_ms: height,
+                            proposer: key.public_key(),
+                            tx_root: merkle::empty_root(),
+                            tx_count: 0,
+                            history_root: merkle::empty_root(),
+                            history_size: 0,
+                            state_root: Hash::ZERO,
+                            last_commit_hash: Hash::ZERO,
+                            consensus: ConsensusFields::RoundRobin { round: 0 },
+                        },
+                        txs: vec![tx.clone(); self.txs],
+                        seal: Signature([0; 64]),
+                    },
+                    certificate: None,
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn an_answer_ends_at_the_byte_target_and_reads_no_further() {
+        let p = Big {
+            txs: 4_000,
+            highest_read: AtomicU64::new(0),
+        };
+        let one = encoded_len(&p.blocks(1, 1)[0]).unwrap();
+        assert!(one > 1 << 20 && one < SYNC_RESPONSE_TARGET_BYTES / 2);
+        let resp = serve(&p, BlocksRequest { from: 5, to: 90 });
+        let n = SYNC_RESPONSE_TARGET_BYTES.div_ceil(one);
+        assert_eq!(resp.blocks.len(), n, "blocks of {one} bytes");
+        assert_eq!(resp.blocks[0].block.header.height, 5);
+        assert_eq!(resp.head, 100);
+        assert_eq!(p.highest_read.load(Ordering::Relaxed), 5 + n as u64 - 1);
+        // small blocks: the count limit applies
+        let small = Big {
+            txs: 0,
+            highest_read: AtomicU64::new(0),
+        };
+        let resp = serve(&small, BlocksRequest { from: 1, to: 1_000 });
+        assert_eq!(resp.blocks.len(), 100, "up to the head");
+    }
 }

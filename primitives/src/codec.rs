@@ -45,6 +45,15 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// Length in bytes of [`encode`]`(value)`, computed without building the encoding.
+/// Errors: [`CodecError::Encode`].
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(size.bytes_written)
+}
+
 /// Decodes exactly one value filling all of `bytes`. Errors: [`CodecError::Decode`] on malformed
 /// input or input over [`MAX_DECODE_BYTES`], [`CodecError::TrailingBytes`] if bytes remain.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
@@ -82,5 +91,17 @@ mod tests {
             Err(CodecError::TrailingBytes { extra: 1 })
         ));
         assert!(matches!(decode::<u64>(&[1, 2]), Err(CodecError::Decode(_))));
+    }
+
+    #[test]
+    fn encoded_len_is_the_encoding_length() {
+        let v = (
+            1u32,
+            vec!["a".to_string(); 3],
+            Some([9u8; 40].to_vec()),
+            None::<u64>,
+        );
+        assert_eq!(encoded_len(&v).unwrap(), encode(&v).unwrap().len());
+        assert_eq!(encoded_len(&()).unwrap(), 0);
     }
 }

@@ -128,12 +128,21 @@ enum Command {
     },
     PeerConnected,
     /// The answer to a block request that started at height `.0`.
-    Synced(u64, Result<(PeerRef, BlocksResponse), P2pError>),
+    Synced(u64, Result<SyncAnswer, P2pError>),
     /// The mining thread found a nonce for the template of `epoch` (proof of work).
     Mined {
         header: Header,
         epoch: u64,
     },
+}
+
+/// A peer's answer to a block request, with its signatures checked off the chain actor.
+pub(crate) struct SyncAnswer {
+    peer: PeerRef,
+    resp: BlocksResponse,
+    /// Per block of `resp`: every transaction signature verified (ZIP-215). Empty when not
+    /// checked in advance (proof of work); a `false` block is verified in full when applied.
+    sigs_ok: Vec<bool>,
 }
 
 /// Why a request to the chain actor failed.
@@ -311,7 +320,7 @@ struct Actor {
     /// Proposals for the next height that arrived while the head block was being written.
     deferred: Vec<(MessageRef, Box<Proposal>)>,
     /// A sync answer that arrived while a block was being written.
-    sync_stash: Option<(u64, PeerRef, BlocksResponse)>,
+    sync_stash: Option<(u64, SyncAnswer)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
     /// This validator's own votes at the height in progress, as saved to the vote log.
@@ -557,12 +566,12 @@ impl Actor {
             Command::Synced(from, r) => {
                 self.core.syncing = None;
                 match r {
-                    Ok((peer, resp)) => {
-                        tracing::debug!(%peer, head = resp.head, blocks = resp.blocks.len(), "sync response");
+                    Ok(answer) => {
+                        tracing::debug!(peer = %answer.peer, head = answer.resp.head, blocks = answer.resp.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
-                            self.sync_stash = Some((from, peer, resp));
+                            self.sync_stash = Some((from, answer));
                         } else {
-                            self.apply_synced(from, peer, resp);
+                            self.apply_synced(from, answer);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "sync request failed"),
@@ -756,8 +765,8 @@ impl Actor {
             total_ms = flight.started.elapsed().as_millis() as u64,
             "committed final block"
         );
-        if let Some((from, peer, resp)) = self.sync_stash.take() {
-            self.apply_synced(from, peer, resp);
+        if let Some((from, answer)) = self.sync_stash.take() {
+            self.apply_synced(from, answer);
         }
         for (msg, p) in std::mem::take(&mut self.deferred) {
             if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.core.net) {

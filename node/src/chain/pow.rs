@@ -216,7 +216,9 @@ impl PowActor {
             }
             Command::Synced(_, r) => {
                 self.core.syncing = None;
-                let Ok((peer, resp)) = r else { return };
+                let Ok(super::SyncAnswer { peer, resp, .. }) = r else {
+                    return;
+                };
                 let mut last = None;
                 for cb in resp.blocks {
                     let h = cb.block.header.height;

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use auditchain_consensus::bft::BftInput;
-use auditchain_p2p::{BlocksResponse, PeerRef};
 use auditchain_primitives::Header;
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, last_commit_hash};
 use auditchain_storage::BlockCommit;
 
 use crate::verify::CheckedBlock;
 
-use super::{Actor, now_ms};
+use super::{Actor, SyncAnswer, now_ms};
 use crate::verify::{HeaderRules, check_block};
 
 impl Actor {
@@ -24,7 +23,12 @@ impl Actor {
     /// asked `from` a head this node did not reach (the range before it did not apply in full)
     /// is dropped without penalty and asked for again from the head; any other answer that
     /// does not link is the peer's fault, as before.
-    pub(super) fn apply_synced(&mut self, from: u64, peer: PeerRef, resp: BlocksResponse) {
+    pub(super) fn apply_synced(&mut self, from: u64, answer: SyncAnswer) {
+        let SyncAnswer {
+            peer,
+            resp,
+            sigs_ok,
+        } = answer;
         let before = self.core.head.height;
         if from > before.max(1) {
             self.core.start_sync(before.max(1));
@@ -36,7 +40,7 @@ impl Actor {
         {
             self.core.start_sync(last);
         }
-        if let Err(reason) = self.commit_synced(resp.blocks)
+        if let Err(reason) = self.commit_synced(resp.blocks, &sigs_ok)
             && let Some(net) = &self.core.net
         {
             tracing::warn!(%peer, %reason, "bad sync response");
@@ -65,9 +69,14 @@ impl Actor {
         }
     }
 
-    /// Commits certified blocks that extend the head, each checked in full. Errors: what is
-    /// wrong with the first bad block (the peer's fault).
-    fn commit_synced(&mut self, blocks: Vec<CertifiedBlock>) -> Result<(), String> {
+    /// Commits certified blocks that extend the head, each checked in full (signatures of a
+    /// block marked in `sigs_ok` were verified already). Errors: what is wrong with the first
+    /// bad block (the peer's fault).
+    fn commit_synced(
+        &mut self,
+        blocks: Vec<CertifiedBlock>,
+        sigs_ok: &[bool],
+    ) -> Result<(), String> {
         // the certificate of the head as the peer holds it: canonical when the peer has the
         // next block (requests start at the head for this reason)
         let mut parent_cert: Option<CommitCertificate> = None;
@@ -77,7 +86,7 @@ impl Actor {
             self.core.frontier.clone(),
         );
         let mut applied: Vec<(Header, CheckedBlock)> = Vec::new();
-        let result = self.apply_batch(blocks, &mut parent_cert, &mut applied);
+        let result = self.apply_batch(blocks, sigs_ok, &mut parent_cert, &mut applied);
         // one flush for the whole batch, then the blocks become the head one by one
         (self.core.head, self.core.head_hash, self.core.frontier) = start;
         self.publish_applied(applied);
@@ -109,11 +118,13 @@ impl Actor {
     fn apply_batch(
         &mut self,
         blocks: Vec<CertifiedBlock>,
+        sigs_ok: &[bool],
         parent_cert: &mut Option<CommitCertificate>,
         applied: &mut Vec<(Header, CheckedBlock)>,
     ) -> Result<(), String> {
-        for cb in blocks {
+        for (i, cb) in blocks.into_iter().enumerate() {
             let h = cb.block.header.height;
+            let sigs_verified = sigs_ok.get(i).copied().unwrap_or(false);
             let cert = cb
                 .certificate
                 .as_ref()
@@ -158,7 +169,7 @@ impl Actor {
                 &self.core.frontier,
                 &cb.block,
                 now_ms().max(cb.block.header.timestamp_ms),
-                |_| false,
+                |_| sigs_verified,
                 &crate::execute::StoreState(&*store),
                 |s| store.next_nonce(s),
             )
