@@ -3,9 +3,9 @@
 //! - the batched (256) all-core ZIP-215 verification rate of this machine;
 //! - finalized events/s under full load (pre-signed events submitted in pipelined
 //!   `audit_submitBatch` calls spread over all nodes, until final on node 0);
-//! - submit→final latency p50/p99 at full load and at half that rate, from probes: one
-//!   `audit_submitAndWait` every 100 ms, whose answer comes only after the event is final and
-//!   flushed;
+//! - submit→final latency p50/p99 at full load and at half that rate, from probes: on each
+//!   node, one `audit_submitAndWait` every 100 ms (after the previous answer), whose answer
+//!   comes only after the event is final and flushed on that node;
 //! - the catch-up rate of a fresh observer syncing the whole chain, events/s.
 //!
 //! Figures, not assertions: the targets are printed beside them.
@@ -72,20 +72,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Submits one event every 100 ms through `submitAndWait` (rotating over `urls`) until `stop`;
-/// returns the sorted latencies, ms.
+/// A prober's result: latencies (ms) and its next nonce.
+type Prober = tokio::task::JoinHandle<anyhow::Result<(Vec<f64>, u64)>>;
+
+/// Submits one event every 100 ms through `submitAndWait` to `url`, signed by `key` from
+/// `first_nonce`, until `stop`; returns the latencies (ms) and the next nonce.
 fn spawn_prober(
-    urls: Vec<String>,
+    url: String,
     chain_id: auditchain_primitives::Hash,
     key: SecretKey,
     first_nonce: u64,
     stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<anyhow::Result<(Vec<f64>, u64)>> {
+) -> Prober {
     tokio::spawn(async move {
-        let clients = urls
-            .iter()
-            .map(|u| auditchain_rpc::http_client(u, Duration::from_secs(60)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let client = auditchain_rpc::http_client(&url, Duration::from_secs(60))?;
         let mut nonce = first_nonce;
         let mut lat = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -98,16 +98,54 @@ fn spawn_prober(
                 Some(json!({ "n": nonce })),
                 None,
             )?;
-            let c = &clients[nonce as usize % clients.len()];
             let t = Instant::now();
-            c.submit_and_wait(TxParam::from(&tx), Some(30_000)).await?;
+            client
+                .submit_and_wait(TxParam::from(&tx), Some(30_000))
+                .await?;
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
             nonce += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        lat.sort_by(f64::total_cmp);
         Ok((lat, nonce))
     })
+}
+
+/// One prober per node (each with its own key, from `nonces`) until `stop` is set and they
+/// finish; returns all latencies sorted (ms) and each prober's next nonce.
+struct Probes {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<Prober>,
+}
+
+impl Probes {
+    fn start(
+        urls: &[String],
+        chain_id: auditchain_primitives::Hash,
+        keys: &[SecretKey],
+        nonces: &[u64],
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = urls
+            .iter()
+            .zip(keys)
+            .zip(nonces)
+            .map(|((u, k), n)| spawn_prober(u.clone(), chain_id, k.clone(), *n, Arc::clone(&stop)))
+            .collect();
+        Probes { stop, tasks }
+    }
+
+    async fn finish(self) -> anyhow::Result<(Vec<f64>, Vec<u64>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        let mut next = Vec::new();
+        for t in self.tasks {
+            let (lat, n) = t.await??;
+            all.extend(lat);
+            next.push(n);
+        }
+        all.sort_by(f64::total_cmp);
+        Ok((all, next))
+    }
 }
 
 /// `txs` in batches of `size`, encoded before the clock starts.
@@ -199,10 +237,13 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
 
     let validators: Vec<SecretKey> = (0..a.nodes).map(|_| SecretKey::generate()).collect();
     let writers: Vec<SecretKey> = (0..a.signers).map(|_| SecretKey::generate()).collect();
-    let prober = SecretKey::generate();
+    let probers: Vec<SecretKey> = (0..a.nodes).map(|_| SecretKey::generate()).collect();
     let observer = SecretKey::generate();
-    let mut writer_keys: Vec<PublicKey> = writers.iter().map(SecretKey::public_key).collect();
-    writer_keys.push(prober.public_key());
+    let writer_keys: Vec<PublicKey> = writers
+        .iter()
+        .chain(&probers)
+        .map(SecretKey::public_key)
+        .collect();
     let vals: Vec<PublicKey> = validators.iter().map(SecretKey::public_key).collect();
     let mut genesis = Genesis::new_round_robin(
         "bench-cluster",
@@ -262,15 +303,13 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     let full = presign(chain_id, Arc::clone(&writers), 0..a.events, a.workload).await?;
 
     // full load
-    let stop = Arc::new(AtomicBool::new(false));
-    let probe = spawn_prober(urls.clone(), chain_id, prober.clone(), 0, Arc::clone(&stop));
+    let probe = Probes::start(&urls, chain_id, &probers, &vec![0; a.nodes]);
     let t0 = Instant::now();
     let batches = encode_batches(&full, a.batch)?;
     let admitted = submit_all(&urls, batches, None).await?;
     let head = wait_events(&urls[0], admitted as u64, Duration::from_secs(900)).await?;
     let full_secs = t0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let (lat_full, next_nonce) = probe.await??;
+    let (lat_full, next_nonces) = probe.finish().await?;
     let full_rate = admitted as f64 / full_secs;
     println!(
         "full load: {admitted} events final on node 0 in {full_secs:.2} s ({} blocks): {full_rate:.0} events/s; submit→final p50 {:.0} ms, p99 {:.0} ms ({} probes)",
@@ -290,14 +329,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
         a.workload,
     )
     .await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let probe = spawn_prober(
-        urls.clone(),
-        chain_id,
-        prober.clone(),
-        next_nonce,
-        Arc::clone(&stop),
-    );
+    let probe = Probes::start(&urls, chain_id, &probers, &next_nonces);
     let before = head.history_size;
     let small = (a.batch / 4).max(1);
     let batches = encode_batches(&half, small)?;
@@ -308,8 +340,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
         Duration::from_secs(900),
     )
     .await?;
-    stop.store(true, Ordering::Relaxed);
-    let (lat_half, _) = probe.await??;
+    let (lat_half, _) = probe.finish().await?;
     println!(
         "half load ({half_rate:.0} events/s for ~{} s): submit→final p50 {:.0} ms, p99 {:.0} ms ({} probes)",
         a.half_load_secs,

@@ -192,6 +192,15 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
     })
     .await;
     let lone = net.client(0).get_head().await.expect("head");
+    let majority = net.client(1).get_head().await.expect("head");
+    // for the failure messages: the branches' work when the partition heals
+    let work_at_heal = format!(
+        "at the heal: lone branch {} blocks, work {}; majority {} blocks, work {}",
+        lone.height,
+        work(0, lone.height).await,
+        majority.height,
+        work(1, majority.height).await
+    );
     // the first height where the branches differ
     let mut fork = 1;
     while hash_at(0, fork).await == hash_at(1, fork).await {
@@ -217,7 +226,11 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
         }
     }
     let now_at = hash_at(0, fork).await.expect("present");
-    assert_ne!(now_at, lone_block, "node 0 switched branches");
+    let final_work = work(0, h).await;
+    assert_ne!(
+        now_at, lone_block,
+        "node 0 switched branches ({work_at_heal}; final work {final_work} at {h}, forked at {fork})"
+    );
     assert_eq!(now_at, majority_block, "to the majority's branch");
     let trail = |i: usize| {
         let c = net.client(i);
