@@ -23,6 +23,7 @@ pub mod logging;
 pub mod mempool;
 pub mod network;
 pub mod node;
+pub mod recent;
 pub mod reconcile;
 pub mod testnet;
 pub mod verify;

@@ -121,13 +121,26 @@ pub async fn pump(
 
 async fn gossiped_txs(wire: Vec<WireTx>, chain: &ChainHandle, genesis: &Arc<Genesis>) -> Verdict {
     let g = Arc::clone(genesis);
+    let recent = chain.clone();
     let checked = crate::admission::run(move || {
-        let txs = wire
+        // copies of transactions verified here already (admitted, or committed from a
+        // proposal that arrived first) are dropped for one hash each
+        let chain_id = g.hash();
+        let keys: Vec<_> = wire
+            .iter()
+            .map(|w| crate::recent::key(&w.id_on(&chain_id), &w.signature))
+            .collect();
+        let known = recent.recent().contains_each(&keys);
+        let fresh: Vec<WireTx> = wire
+            .into_iter()
+            .zip(known)
+            .filter_map(|(w, k)| (!k).then_some(w))
+            .collect();
+        let txs = fresh
             .into_iter()
             .map(Transaction::try_from)
             .collect::<Result<Vec<_>, _>>()
             .ok()?;
-        let chain_id = g.hash();
         if txs.iter().any(|t| check_tx(&g, &chain_id, t).is_err()) {
             return None;
         }
@@ -140,6 +153,9 @@ async fn gossiped_txs(wire: Vec<WireTx>, chain: &ChainHandle, genesis: &Arc<Gene
     let Some(Some(txs)) = checked else {
         return Verdict::Reject;
     };
+    if txs.is_empty() {
+        return Verdict::Ignore;
+    }
     match chain.submit(txs, Origin::Peer).await {
         Ok(results) => {
             // worth forwarding if it taught this mempool something; the rest (stale

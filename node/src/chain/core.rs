@@ -60,14 +60,16 @@ impl Core {
                         let r = self.mempool.admit(tx.clone(), id, next, || {
                             origin == Origin::Local && store.tx_seq(&id).ok().flatten().is_some()
                         });
-                        if r.is_ok() && origin == Origin::Local {
+                        if r.is_ok() {
                             admitted.push(tx);
                         }
                         r
                     })
                     .collect();
+                self.recent.insert(&admitted);
                 let _ = reply.send(out);
-                if let Some(net) = &self.net {
+                // a client's transactions are gossiped by this node; a peer's were by gossip
+                if let (Some(net), Origin::Local) = (&self.net, origin) {
                     for chunk in admitted.chunks(GOSSIP_TXS) {
                         if !net.publish(GossipMessage::Txs(chunk.to_vec())) {
                             tracing::warn!("network queue full: transactions not gossiped");

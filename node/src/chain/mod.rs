@@ -46,6 +46,7 @@ mod sync;
 pub use open::{ChainStart, open_chain};
 
 use crate::mempool::{AdmitError, Mempool};
+use crate::recent::RecentTxs;
 use crate::verify::CheckedBlock;
 
 /// Capacity of the command channel (commands carry `Vec`s of transactions).
@@ -154,9 +155,15 @@ pub struct ActorGone;
 #[derive(Clone)]
 pub struct ChainHandle {
     tx: mpsc::Sender<Command>,
+    recent: Arc<RecentTxs>,
 }
 
 impl ChainHandle {
+    /// The transactions the actor admitted or committed recently (for skipping gossip).
+    pub fn recent(&self) -> &RecentTxs {
+        &self.recent
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -303,6 +310,8 @@ pub(super) struct Core {
     metrics: HashMap<PublicKey, SignerMetrics>,
     /// Highest head height a peer reported in a sync answer that verified.
     best_peer_height: u64,
+    /// Transactions admitted to the mempool or committed in a block checked here.
+    recent: Arc<RecentTxs>,
 }
 
 /// The round-robin BFT actor.
@@ -353,7 +362,9 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
     } = parts;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let last_finalized = finalized_height(&genesis, start.head.height);
+    let recent = Arc::new(RecentTxs::default());
     let core = Core {
+        recent: Arc::clone(&recent),
         chain_id: genesis.hash(),
         mempool: Mempool::new(genesis.limits.clone()),
         head_hash: start.head.hash(),
@@ -375,7 +386,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
     };
     if core.genesis.pow().is_some() {
         let join = pow::spawn(core, tx.clone(), rx, shutdown)?;
-        return Ok((ChainHandle { tx }, join));
+        return Ok((ChainHandle { tx, recent }, join));
     }
     let Some(rr) = core.genesis.round_robin().cloned() else {
         return Err(std::io::Error::other("genesis names no consensus engine"));
@@ -458,7 +469,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
             // the actor dropped the job sender: the writer finishes its block and exits
             let _ = writer.join();
         })?;
-    Ok((ChainHandle { tx }, join))
+    Ok((ChainHandle { tx, recent }, join))
 }
 
 impl Actor {
@@ -756,6 +767,7 @@ impl Actor {
         }
         let txs = job.checked.ids.len();
         let hash = job.checked.hash;
+        self.core.recent.insert(&job.block.txs);
         self.core.published(job.block.header, job.checked);
         self.refresh_validators();
         tracing::info!(
