@@ -66,7 +66,10 @@ impl Core {
                         r
                     })
                     .collect();
-                self.recent.insert(&admitted);
+                if self.net.is_some() {
+                    // only gossip can bring a copy
+                    self.recent.insert(&admitted);
+                }
                 let _ = reply.send(out);
                 // a client's transactions are gossiped by this node; a peer's were by gossip
                 if let (Some(net), Origin::Local) = (&self.net, origin) {

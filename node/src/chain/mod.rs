@@ -767,7 +767,9 @@ impl Actor {
         }
         let txs = job.checked.ids.len();
         let hash = job.checked.hash;
-        self.core.recent.insert(&job.block.txs);
+        if self.core.net.is_some() {
+            self.core.recent.insert(&job.block.txs);
+        }
         self.core.published(job.block.header, job.checked);
         self.refresh_validators();
         tracing::info!(
