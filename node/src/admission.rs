@@ -16,15 +16,11 @@
 use std::sync::OnceLock;
 
 use auditchain_primitives::Transaction;
-use auditchain_primitives::tx::{TxError, verify_transactions};
-use rayon::prelude::*;
+use auditchain_primitives::tx::TxError;
 
 /// How much nicer than the process the admission threads run (niceness 0 is normal, 19 the
 /// lowest priority).
 pub const NICE: i32 = 10;
-
-/// Transactions per signature-verification batch.
-const VERIFY_CHUNK: usize = 256;
 
 fn pool() -> &'static rayon::ThreadPool {
     static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
@@ -67,11 +63,7 @@ pub async fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> O
 /// threads; one result per transaction, in order. Call it from inside [`run`] so the work
 /// stays at admission priority.
 pub fn verify(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
-    pool().install(|| {
-        txs.par_chunks(VERIFY_CHUNK)
-            .flat_map_iter(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
-            .collect()
-    })
+    pool().install(|| crate::verify::verify_parallel(txs))
 }
 
 #[cfg(test)]

@@ -459,7 +459,7 @@ fn execute_cost_us(contracts: &ContractsConfig, workload: Workload) -> anyhow::R
 }
 
 /// One end-to-end ingest run with `contracts` in genesis; returns committed events/s.
-/// One ingest run; `ceiling` is the all-core batched verification rate measured just before.
+/// `ceiling` is the all-core batched verification rate measured just before, per s.
 async fn ingest_once(
     a: &IngestArgs,
     cores: usize,

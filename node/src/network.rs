@@ -121,7 +121,7 @@ pub async fn pump(
 
 async fn gossiped_txs(wire: Vec<WireTx>, chain: &ChainHandle, genesis: &Arc<Genesis>) -> Verdict {
     let g = Arc::clone(genesis);
-    let recent = chain.clone();
+    let handle = chain.clone();
     let checked = crate::admission::run(move || {
         // copies of transactions verified here already (admitted, or committed from a
         // proposal that arrived first) are dropped for one hash each
@@ -130,15 +130,12 @@ async fn gossiped_txs(wire: Vec<WireTx>, chain: &ChainHandle, genesis: &Arc<Gene
             .iter()
             .map(|w| crate::recent::key(&w.id_on(&chain_id), &w.signature))
             .collect();
-        let known = recent.recent().contains_each(&keys);
-        let fresh: Vec<WireTx> = wire
+        let known = handle.recent().contains_each(&keys);
+        let txs = wire
             .into_iter()
             .zip(known)
-            .filter_map(|(w, k)| (!k).then_some(w))
-            .collect();
-        let txs = fresh
-            .into_iter()
-            .map(Transaction::try_from)
+            .filter(|(_, known)| !known)
+            .map(|(w, _)| Transaction::try_from(w))
             .collect::<Result<Vec<_>, _>>()
             .ok()?;
         if txs.iter().any(|t| check_tx(&g, &chain_id, t).is_err()) {

@@ -14,43 +14,25 @@ use auditchain_primitives::tx::{TxError, verify_transactions};
 use auditchain_primitives::vote::last_commit_hash;
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_storage::ChainStore;
+use rayon::prelude::*;
 
 use crate::chain::now_ms;
 use crate::execute::{Executed, execute};
 
-/// Transactions per signature-verification chunk when a batch is split across cores.
+/// Transactions per signature-verification batch when many are split across cores.
 const VERIFY_CHUNK: usize = 256;
 
-/// Verifies signatures of `txs` (ZIP-215) in batches of 256, split across all cores when there
-/// are many; one result per transaction, in order.
+/// Verifies signatures of `txs` (ZIP-215) in batches of 256, spread over the threads of the
+/// rayon pool it is called in (the global pool, one thread per core at normal priority, or
+/// the admission pool inside [`crate::admission::run`]); fewer than 512 are one batch on the
+/// calling thread. One result per transaction, in order.
 pub fn verify_parallel(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if txs.len() < 2 * VERIFY_CHUNK || threads == 1 {
+    if txs.len() < 2 * VERIFY_CHUNK {
         return verify_transactions(&txs.iter().collect::<Vec<_>>());
     }
-    let per = txs.len().div_ceil(threads).max(VERIFY_CHUNK);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = txs
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    part.chunks(VERIFY_CHUNK)
-                        .flat_map(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(TxError::Signature(
-                        auditchain_primitives::keys::SignatureError::Invalid,
-                    ))]
-                })
-            })
-            .collect()
-    })
+    txs.par_chunks(VERIFY_CHUNK)
+        .flat_map_iter(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
+        .collect()
 }
 
 /// A block that passed [`check_block`]: what committing it needs.

@@ -513,7 +513,7 @@ pub async fn start(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
     use auditchain_primitives::codec::{decode, encode};
@@ -521,7 +521,8 @@ mod tests {
     use auditchain_primitives::vote::{VoteBody, VoteKind};
     use auditchain_primitives::{Header, Signature, sha256};
 
-    fn tx(nonce: u64) -> Transaction {
+    /// A record with `nonce`, signed by a fixed key.
+    pub(crate) fn tx(nonce: u64) -> Transaction {
         let key = SecretKey::from_seed(&[5; 32]);
         let body = TxBody {
             chain_id: sha256(b"c"),
@@ -538,10 +539,11 @@ mod tests {
         Transaction::sign(body, &key).unwrap()
     }
 
-    fn messages() -> Vec<GossipMessage> {
-        let header = Header {
+    /// A round-robin header at `height` (round 2) with arbitrary roots.
+    pub(crate) fn header(height: u64) -> Header {
+        Header {
             version: HEADER_VERSION,
-            height: 3,
+            height,
             parent_hash: sha256(b"p"),
             timestamp_ms: 9,
             proposer: SecretKey::from_seed(&[7; 32]).public_key(),
@@ -552,7 +554,11 @@ mod tests {
             state_root: sha256(b"s"),
             last_commit_hash: Hash::ZERO,
             consensus: ConsensusFields::RoundRobin { round: 2 },
-        };
+        }
+    }
+
+    fn messages() -> Vec<GossipMessage> {
+        let header = header(3);
         let key = SecretKey::from_seed(&[6; 32]);
         let vote = Vote::sign(
             &sha256(b"c"),

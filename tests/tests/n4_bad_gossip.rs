@@ -1,8 +1,8 @@
 //! Bad input from a peer, injected by a raw p2p node with an allowed (observer) identity into a
 //! running 4-validator cluster: garbage bytes, a vote from a non-validator, a vote with a bad
 //! signature, proposals with a bad seal, from the wrong proposer, with a bad tx root or history
-//! root, or a timestamp out of bounds; and a
-//! sync response whose blocks do not link. Each is rejected, the sender is penalised, nothing is
+//! root, or a timestamp out of bounds, or with a transaction that does not parse; a forged
+//! copy of a committed transaction; and a sync response whose blocks do not link. Each is rejected, the sender is penalised, nothing is
 //! committed from it, and the cluster keeps finalizing events.
 
 use std::sync::Arc;
@@ -113,7 +113,7 @@ async fn rejections(net: &Testnet, peer: &str) -> Vec<u32> {
 async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     // an idle chain that seals an empty block only every 20 s, so injected proposals target
     // the height being decided
-    let mut net = Testnet::with_observers(4, 2, 1, |g| {
+    let mut net = Testnet::with_observers(4, 2, 2, |g| {
         let rr = g.round_robin_mut().expect("a round-robin genesis");
         rr.max_empty_interval_ms = 20_000;
     });
@@ -259,6 +259,29 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
         async || rejections(&net, &inj2_id).await.iter().all(|n| *n >= 1),
     )
     .await;
+    // a forged copy of a committed transaction (same body, so the same id; another
+    // signature): not taken for the copy every node verified already, but verified, rejected
+    // and penalised
+    let committed = net.record(1, 0, "login", "host", json!({ "n": 0 }));
+    net.client(2)
+        .submit_batch(vec![wire(&committed)])
+        .await
+        .expect("submit");
+    net.wait_all(1, 0, 60).await;
+    let forged_copy =
+        auditchain_primitives::Transaction::try_from(auditchain_primitives::tx::WireTx {
+            body: auditchain_primitives::tx::WireTx::from(committed.clone()).body,
+            signature: Signature([7; 64]),
+        })
+        .expect("parses");
+    assert_eq!(forged_copy.id(), committed.id());
+    inj2.publish(GossipMessage::Txs(vec![forged_copy]));
+    wait_until(
+        "every validator rejected the forged copy of a committed transaction",
+        20,
+        async || rejections(&net, &inj2_id).await.iter().all(|n| *n >= 2),
+    )
+    .await;
     // its identity is the fresh observer's below
     drop((inj2, events2));
 
@@ -301,7 +324,8 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     assert!(e.evidence.verify(&chain_id).is_ok());
     assert_ne!(e.evidence.first.body.block, e.evidence.second.body.block);
 
-    // nothing of it was committed, and the cluster keeps finalizing events
+    // nothing of it was committed, and the cluster keeps finalizing events (5 more than the
+    // committed one above)
     let txs: Vec<_> = (0..5)
         .map(|n| net.record(0, n, "login", "host", json!({ "n": n })))
         .collect();
@@ -309,7 +333,7 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
         .submit_batch(txs.iter().map(wire).collect())
         .await
         .expect("submit");
-    let hh = net.wait_all(5, h, 60).await;
+    let hh = net.wait_all(6, h, 60).await;
     for i in 0..4 {
         let b = net
             .client(i)
