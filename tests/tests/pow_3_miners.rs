@@ -181,6 +181,10 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
             sum
         }
     };
+    // Both majority miners must be on one branch: a block the lone miner found just as the
+    // cut was made can still reach one of them, which then mines on it. That branch holds
+    // the lone miner's block at the fork and may win inside the majority after the check
+    // (seen once: all nodes then ended on the lone miner's block at the fork height).
     wait_until("both sides mined their own branch", 90, async || {
         let a = net.client(0).get_head().await.expect("head");
         let b = net.client(1).get_head().await.expect("head");
@@ -188,6 +192,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
             && b.height >= a.height + 2
             && a.history_size >= 15
             && hash_at(1, a.height).await != Some(a.hash)
+            && hash_at(2, b.height).await == Some(b.hash)
             && work(1, b.height).await > work(0, a.height).await * 11 / 10
     })
     .await;
