@@ -16,6 +16,7 @@
 
 use auditchain_primitives::PublicKey;
 use auditchain_primitives::call::{Action, FieldCondition, Op, Rule, Severity};
+use auditchain_primitives::tx::Data;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,8 +33,8 @@ pub struct Event<'a> {
     pub event_type: &'a str,
     /// Entity.
     pub entity: &'a str,
-    /// Data, if on chain.
-    pub data: Option<&'a Value>,
+    /// Data, if on chain (parsed only if a rule reads a field of it).
+    pub data: Option<&'a Data>,
 }
 
 /// A stored alert.
@@ -143,7 +144,7 @@ pub fn matches(rule: &Rule, signer: &PublicKey, ev: &Event<'_>) -> bool {
             .is_none_or(|p| ev.entity.starts_with(p))
         && c.fields
             .iter()
-            .all(|f| compare(f, ev.data.and_then(|d| d.pointer(&f.pointer))))
+            .all(|f| compare(f, ev.data.and_then(|d| d.value().pointer(&f.pointer))))
 }
 
 fn text_of(v: &Value) -> String {
@@ -169,14 +170,18 @@ pub fn on_event(
         if let Some(t) = &rule.conditions.threshold {
             let g = match &t.group_by {
                 None => String::new(),
-                Some(p) => match ev.data.and_then(|d| d.pointer(p)) {
+                Some(p) => match ev.data.and_then(|d| d.value().pointer(p)) {
                     Some(v) => text_of(v),
                     None => continue,
                 },
             };
             let time = match &t.time_pointer {
                 None => c.ctx.timestamp_ms,
-                Some(p) => match ev.data.and_then(|d| d.pointer(p)).and_then(Value::as_u64) {
+                Some(p) => match ev
+                    .data
+                    .and_then(|d| d.value().pointer(p))
+                    .and_then(Value::as_u64)
+                {
                     Some(ms) => ms,
                     None => continue,
                 },

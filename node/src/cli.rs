@@ -400,7 +400,7 @@ pub fn sign_record(
             payload: Payload::RecordEvent {
                 event_type: event_type.to_string(),
                 entity_id: entity.to_string(),
-                data,
+                data: data.map(TryInto::try_into).transpose()?,
                 data_hash,
             },
         },

@@ -239,7 +239,7 @@ async fn summarize(clients: &[HttpClient]) -> anyhow::Result<()> {
             auditchain_primitives::tx::Payload::RecordEvent { data, .. } => data.as_ref(),
             _ => None,
         };
-        if let Some(ip) = data.and_then(|d| d["ip"].as_str()) {
+        if let Some(ip) = data.and_then(|d| d.value()["ip"].as_str()) {
             *by_ip.entry(ip.to_string()).or_default() += 1;
         }
     }

@@ -175,7 +175,7 @@ async fn check(c: &HttpClient, rec: &Record, finalized: u64) -> anyhow::Result<O
         )));
     }
     if let Some(d) = on_chain
-        && d != data
+        && d.value() != data
     {
         return Ok(Some("on-chain data differs from the record's".into()));
     }

@@ -148,3 +148,184 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
+
+/// Deepest nesting [`is_canonical_simple`] follows; deeper texts take the full path (whose
+/// parser stops at 128 levels).
+const SIMPLE_MAX_DEPTH: usize = 64;
+
+/// Whether `text` is, without any doubt, the RFC 8785 canonical text of a JSON value whose
+/// numbers are all integers within ±(2^53−1): objects with members in strictly increasing
+/// key order (UTF-16 code units, so no duplicate keys), no whitespace, strings escaped exactly
+/// as [`write_str`] escapes them, integers in plain digits without leading zeros or `-0`,
+/// nesting at most 64 deep. One pass, no allocation.
+///
+/// Sound but not complete: `true` means parsing `text` and writing it with [`write_value`]
+/// gives `text` back and every number is within the I-JSON range; `false` only means "take
+/// the full path" (texts with fractions or exponents, non-canonical texts, malformed ones).
+/// `tests/jcs.rs` checks both directions on generated values and their mutations.
+pub fn is_canonical_simple(text: &str) -> bool {
+    let mut c = Cursor {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    c.value(0) && c.i == c.b.len()
+}
+
+/// Byte cursor for [`is_canonical_simple`].
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let hit = self.peek() == Some(byte);
+        self.i += usize::from(hit);
+        hit
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let hit = self.b[self.i..].starts_with(word);
+        self.i += if hit { word.len() } else { 0 };
+        hit
+    }
+
+    fn value(&mut self, depth: usize) -> bool {
+        if depth >= SIMPLE_MAX_DEPTH {
+            return false;
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().is_some(),
+            Some(b'-' | b'0'..=b'9') => self.integer(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            _ => false,
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        if self.eat(b'}') {
+            return true;
+        }
+        let mut prev: Option<&'a [u8]> = None;
+        loop {
+            let Some(key) = self.string() else {
+                return false;
+            };
+            // Keys with escapes compare by their decoded text: leave them to the full path.
+            if key.contains(&b'\\') || prev.is_some_and(|p| !utf16_lt(p, key)) {
+                return false;
+            }
+            prev = Some(key);
+            if !self.eat(b':') || !self.value(depth + 1) {
+                return false;
+            }
+            if self.eat(b'}') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        if self.eat(b']') {
+            return true;
+        }
+        loop {
+            if !self.value(depth + 1) {
+                return false;
+            }
+            if self.eat(b']') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+
+    /// A string escaped as [`write_str`] escapes it; returns the bytes between the quotes.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.i;
+        loop {
+            let b = self.peek()?;
+            self.i += 1;
+            match b {
+                b'"' => return Some(&self.b[start..self.i - 1]),
+                0x00..=0x1f => return None,
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            // Only `\u00xx` (lowercase) for a control without a short form.
+                            let hex = self.b.get(self.i..self.i + 4)?;
+                            self.i += 4;
+                            let lower = |h: u8| h.is_ascii_digit() || (b'a'..=b'f').contains(&h);
+                            if hex[0] != b'0' || hex[1] != b'0' || !matches!(hex[2], b'0' | b'1') {
+                                return None;
+                            }
+                            if !lower(hex[3])
+                                || (hex[2] == b'0'
+                                    && matches!(hex[3], b'8' | b'9' | b'a' | b'c' | b'd'))
+                            {
+                                return None;
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// An integer in plain digits within ±(2^53−1), as [`write_value`] writes it.
+    fn integer(&mut self) -> bool {
+        let negative = self.eat(b'-');
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let digits = &self.b[start..self.i];
+        if digits.is_empty() || digits.len() > 16 || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+        {
+            return false;
+        }
+        if digits[0] == b'0' {
+            // `0` alone; never `-0` (written as `0`) or a leading zero.
+            return digits.len() == 1 && !negative;
+        }
+        let v = digits
+            .iter()
+            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+        v <= crate::tx::MAX_SAFE_INTEGER
+    }
+}
+
+/// `a < b` in UTF-16 code-unit order; both are slices of one `&str` between quotes, so valid
+/// UTF-8.
+fn utf16_lt(a: &[u8], b: &[u8]) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a < b;
+    }
+    match (std::str::from_utf8(a), std::str::from_utf8(b)) {
+        (Ok(a), Ok(b)) => a.encode_utf16().lt(b.encode_utf16()),
+        _ => false,
+    }
+}

@@ -90,7 +90,7 @@ pub enum Payload {
         entity_id: String,
         /// The event data, if kept on chain; omitted in hash-only mode (e.g. PHI stays off-chain).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        data: Option<Value>,
+        data: Option<Data>,
         /// SHA-256 of the JCS canonical text of `data`; checked against `data` when present.
         data_hash: Hash,
     },
@@ -215,10 +215,102 @@ impl Payload {
     /// cannot be canonicalised.
     pub fn data_bytes(&self) -> Result<usize, TxError> {
         match self {
-            Payload::RecordEvent { data: Some(d), .. } => Ok(canonical_data(d)?.len()),
+            Payload::RecordEvent { data: Some(d), .. } => Ok(d.canonical().len()),
             _ => Ok(0),
         }
     }
+}
+
+/// A record's `data`: a JSON value kept as its RFC 8785 canonical text (what is signed and
+/// hashed), parsed into a [`Value`] only when someone asks for it ([`Data::value`]: contracts
+/// whose rules read fields, RPC views). Admission and storage only need the text, so a
+/// transaction read from a request, a block or the store costs one scan of it instead of a
+/// parse into a tree, a write of the tree and freeing it.
+///
+/// Serialises and deserialises as the JSON value itself. Equal when the canonical texts are.
+#[derive(Clone)]
+pub struct Data {
+    text: Box<str>,
+    value: std::sync::OnceLock<Value>,
+    /// Every number is an integer within ±(2^53−1) (known from [`crate::jcs::is_canonical_simple`]).
+    safe_ints: bool,
+}
+
+/// The data of `value`, canonicalised ([`crate::jcs`]). Errors: [`TxError::InvalidField`]
+/// (`payload.data`) if it has no canonical form (a non-finite number, which a parsed `Value`
+/// cannot hold).
+impl TryFrom<Value> for Data {
+    type Error = TxError;
+    fn try_from(value: Value) -> Result<Data, TxError> {
+        Ok(Data {
+            text: canonical_data(&value)?.into_boxed_str(),
+            value: value.into(),
+            safe_ints: false,
+        })
+    }
+}
+
+impl Data {
+    /// The data of a JSON text as it appeared in a body. When the text is already canonical
+    /// with only safe integers (nearly always) it is kept as it is, unparsed; otherwise it is
+    /// parsed and canonicalised, so a body holding it differs from its canonical form and is
+    /// refused as non-canonical, as before. Errors: the text does not parse.
+    fn from_text(text: Box<str>) -> Result<Data, serde_json::Error> {
+        if crate::jcs::is_canonical_simple(&text) {
+            return Ok(Data {
+                text,
+                value: std::sync::OnceLock::new(),
+                safe_ints: true,
+            });
+        }
+        let value: Value = serde_json::from_str(&text)?;
+        Data::try_from(value).map_err(serde::de::Error::custom)
+    }
+
+    /// The RFC 8785 canonical text; its SHA-256 is the record's `data_hash`.
+    pub fn canonical(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed value (parsed on first use, then kept).
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| {
+            // The text is canonical JSON, written by this crate or checked by
+            // `is_canonical_simple`, so it parses.
+            serde_json::from_str(&self.text).unwrap_or(Value::Null)
+        })
+    }
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Data({})", self.text)
+    }
+}
+
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Serialize for Data {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Data::try_from(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `data` of [`RecordPayload`]: the raw text of the value, for [`Data::from_text`].
+fn record_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Data>, D::Error> {
+    let raw: Option<Box<serde_json::value::RawValue>> = Option::deserialize(d)?;
+    raw.map(|r| Data::from_text(r.into()).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// A [`TxBody`] whose payload is a record, with the same fields and rules, for
@@ -241,8 +333,8 @@ struct RecordPayload {
     _kind: RecordTag,
     event_type: String,
     entity_id: String,
-    #[serde(default)]
-    data: Option<Value>,
+    #[serde(default, deserialize_with = "record_data")]
+    data: Option<Data>,
     data_hash: Hash,
 }
 
@@ -296,6 +388,13 @@ pub fn canonical_json<T: Serialize + ?Sized>(v: &T) -> Result<String, TxError> {
 /// SHA-256 of the canonical JSON text of `data`: the `data_hash` of a record.
 pub fn data_hash(data: &Value) -> Result<Hash, TxError> {
     Ok(sha256(canonical_data(data)?.as_bytes()))
+}
+
+impl Data {
+    /// SHA-256 of the canonical text: the `data_hash` a record carrying this data must have.
+    pub fn hash(&self) -> Hash {
+        sha256(self.text.as_bytes())
+    }
 }
 
 fn canonical_data(data: &Value) -> Result<String, TxError> {
@@ -386,9 +485,8 @@ impl TxBody {
         self.validate_data().map(|_| ())
     }
 
-    /// [`TxBody::validate`], returning the canonical `data` text (if present), which the check
-    /// has to compute anyway.
-    fn validate_data(&self) -> Result<Option<String>, TxError> {
+    /// [`TxBody::validate`], returning the canonical `data` text (if present).
+    fn validate_data(&self) -> Result<Option<&str>, TxError> {
         let mut data_text = None;
         check_int("nonce", self.nonce)?;
         check_int("timestamp_ms", self.timestamp_ms)?;
@@ -412,10 +510,11 @@ impl TxBody {
                 }
                 check_entity("payload.entity_id", entity_id)?;
                 if let Some(d) = data {
-                    check_safe_ints(d, "payload.data")?;
-                    let text = canonical_data(d)?;
-                    let computed = sha256(text.as_bytes());
-                    data_text = Some(text);
+                    if !d.safe_ints {
+                        check_safe_ints(d.value(), "payload.data")?;
+                    }
+                    let computed = d.hash();
+                    data_text = Some(d.canonical());
                     if computed != *claimed {
                         return Err(TxError::DataHashMismatch {
                             computed,
@@ -483,17 +582,17 @@ impl TxBody {
     /// canonical `data` (0 if absent), computing the data text once for both.
     fn validated_text(&self) -> Result<(String, usize), TxError> {
         let data_text = self.validate_data()?;
-        let text = self.canonical_text(data_text.as_deref())?;
-        Ok((text, data_text.map_or(0, |t| t.len())))
+        let text = self.canonical_text()?;
+        Ok((text, data_text.map_or(0, str::len)))
     }
 
-    /// The RFC 8785 text of this body. `data_text` is the canonical text of a record's `data`
-    /// when the caller has it already. Records, the kind nearly every transaction is, are
+    /// The RFC 8785 text of this body. Records, the kind nearly every transaction is, are
     /// written directly (keys in order: `chain_id`, `nonce`, `payload` {`data`, `data_hash`,
-    /// `entity_id`, `event_type`, `type`}, `signer`, `timestamp_ms`); other kinds, and
-    /// integers outside the I-JSON range, go through [`canonical_json`]. Both give the same
-    /// bytes (tested). Errors: [`TxError::InvalidField`] if `data` has no canonical form.
-    pub fn canonical_text(&self, data_text: Option<&str>) -> Result<String, TxError> {
+    /// `entity_id`, `event_type`, `type`}, `signer`, `timestamp_ms`), with `data` copied from
+    /// its canonical text; other kinds, and integers outside the I-JSON range, go through
+    /// [`canonical_json`]. Both give the same bytes (tested). Errors: [`TxError::InvalidField`]
+    /// if the body has no canonical form.
+    pub fn canonical_text(&self) -> Result<String, TxError> {
         let Payload::RecordEvent {
             event_type,
             entity_id,
@@ -506,15 +605,7 @@ impl TxBody {
         if self.nonce > MAX_SAFE_INTEGER || self.timestamp_ms > MAX_SAFE_INTEGER {
             return canonical_json(self);
         }
-        let computed;
-        let data_text = match (data, data_text) {
-            (None, _) => None,
-            (Some(_), Some(t)) => Some(t),
-            (Some(d), None) => {
-                computed = canonical_data(d)?;
-                Some(computed.as_str())
-            }
-        };
+        let data_text = data.as_ref().map(Data::canonical);
         let mut out = Vec::with_capacity(320 + data_text.map_or(0, str::len));
         out.extend_from_slice(b"{\"chain_id\":\"");
         push_hex(&mut out, &self.chain_id.0);
@@ -812,7 +903,7 @@ mod tests {
             payload: Payload::RecordEvent {
                 event_type: "ssh_auth_failure".into(),
                 entity_id: "LabSZ".into(),
-                data,
+                data: data.map(|d| Data::try_from(d).unwrap()),
                 data_hash: dh,
             },
         }
@@ -899,6 +990,36 @@ mod tests {
         b.nonce = MAX_SAFE_INTEGER + 1;
         assert!(
             matches!(b.validate(), Err(TxError::InvalidField { field, .. }) if field == "nonce")
+        );
+    }
+
+    #[test]
+    fn parsed_data_is_kept_as_text_and_checked_like_a_value() {
+        // Nearly every record: canonical with small integers, kept unparsed until asked.
+        let b = record(Some(json!({"ip": "1.2.3.4", "n": [1, -2], "s": "a\nb"})));
+        let parsed = TxBody::parse_canonical(&canonical_json(&b).unwrap()).unwrap();
+        let Payload::RecordEvent { data: Some(d), .. } = &parsed.payload else {
+            panic!("{parsed:?}")
+        };
+        assert!(d.safe_ints && d.value.get().is_none(), "{d:?}");
+        assert_eq!(d.value(), &json!({"ip": "1.2.3.4", "n": [1, -2], "s": "a\nb"}));
+        assert_eq!(parsed, b);
+        // Fractions take the full path and are accepted when canonical.
+        let b = record(Some(json!({"x": 1.5})));
+        assert_eq!(
+            TxBody::parse_canonical(&canonical_json(&b).unwrap()).unwrap(),
+            b
+        );
+        // An integer outside the I-JSON range is named, whichever way the data arrived.
+        let v = json!({"n": 9007199254740992u64});
+        let mut b = record(Some(v.clone()));
+        if let Payload::RecordEvent { data_hash: dh, .. } = &mut b.payload {
+            *dh = data_hash(&v).unwrap();
+        }
+        let e = TxBody::parse_canonical(&canonical_json(&b).unwrap()).unwrap_err();
+        assert!(
+            matches!(&e, TxError::InvalidField { field, .. } if field == "payload.data.n"),
+            "{e}"
         );
     }
 

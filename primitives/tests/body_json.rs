@@ -92,7 +92,7 @@ proptest! {
             payload: Payload::RecordEvent {
                 event_type: "ssh_auth_failure".into(),
                 entity_id: entity,
-                data: d,
+                data: d.map(|d| d.try_into().unwrap()),
                 data_hash: sha256(b"d"),
             },
         };

@@ -66,8 +66,8 @@ proptest! {
         prop_assert_eq!(jcs::value_to_string(&v).unwrap(), serde_jcs::to_string(&v).unwrap());
     }
 
-    /// The direct writer for records gives the reference bytes, with or without the data
-    /// text handed in, for any strings and integers (also outside the I-JSON range).
+    /// The direct writer for records gives the reference bytes, for any strings and integers
+    /// (also outside the I-JSON range).
     #[test]
     fn record_bodies_match_the_reference(
         data in prop::option::of(value()),
@@ -86,13 +86,151 @@ proptest! {
                 event_type: ty,
                 entity_id: entity,
                 data_hash: sha256(b"d"),
-                data: data.clone(),
+                data: data.map(|d| d.try_into().unwrap()),
             },
         };
         let reference = serde_jcs::to_string(&body).unwrap();
-        prop_assert_eq!(&body.canonical_text(None).unwrap(), &reference);
-        let data_text = data.as_ref().map(|d| jcs::value_to_string(d).unwrap());
-        prop_assert_eq!(&body.canonical_text(data_text.as_deref()).unwrap(), &reference);
+        prop_assert_eq!(&body.canonical_text().unwrap(), &reference);
+    }
+
+    /// Soundness of the fast check: whatever it accepts (canonical texts and mutations of
+    /// them) parses, writes back to the same bytes and holds only I-JSON integers. And it is
+    /// complete where it claims to be: it accepts the canonical text of every value whose
+    /// numbers are all such integers, unless a key needs an escape.
+    #[test]
+    fn the_fast_canonical_check_accepts_only_canonical_texts(
+        v in value(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), edit()), 0..3),
+    ) {
+        let canon = jcs::value_to_string(&v).unwrap();
+        if jcs::is_canonical_simple(&canon) {
+            prop_assert!(full_path_accepts(&canon), "{canon}");
+        } else {
+            prop_assert!(!simple(&v), "refused {canon}");
+        }
+        let mut text = canon.clone();
+        for (at, e) in edits {
+            let mut cut = at.index(text.len() + 1);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            match e {
+                Edit::Insert(s) => text.insert_str(cut, s),
+                Edit::Delete => {
+                    let end = text[cut..].chars().next().map_or(cut, |c| cut + c.len_utf8());
+                    text.replace_range(cut..end, "");
+                }
+            }
+        }
+        if jcs::is_canonical_simple(&text) {
+            prop_assert!(full_path_accepts(&text), "accepted {text:?}");
+        }
+    }
+}
+
+/// A mutation of a canonical text.
+#[derive(Debug, Clone)]
+enum Edit {
+    Insert(&'static str),
+    Delete,
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        Just(Edit::Delete),
+        prop::sample::select(vec![
+            " ",
+            "0",
+            "-",
+            "1",
+            ".5",
+            "e2",
+            "\\",
+            "\\u0041",
+            "\\u001F",
+            "\\u001f",
+            "\\/",
+            "\"",
+            ",",
+            ":",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"a\":1",
+            "\u{1}",
+            "é",
+            "\u{1f600}",
+            "null",
+            "9007199254740992",
+        ])
+        .prop_map(Edit::Insert),
+    ]
+}
+
+/// What the full path decides: the text parses, every number is an I-JSON integer, and the
+/// writer gives the same bytes back.
+fn full_path_accepts(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|v| simple(&v) && jcs::value_to_string(&v).unwrap() == text)
+}
+
+/// Every number is an integer within ±(2^53−1) and no key needs an escape. (The generated
+/// values nest far less than the check's 64 levels.)
+fn simple(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_i64().is_some_and(|i| i.unsigned_abs() < 1 << 53),
+        Value::Array(a) => a.iter().all(simple),
+        Value::Object(o) => o
+            .iter()
+            .all(|(k, x)| !k.chars().any(|c| c == '"' || c == '\\' || c < ' ') && simple(x)),
+        _ => true,
+    }
+}
+
+#[test]
+fn the_fast_canonical_check_on_chosen_texts() {
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    let shallow = format!("{}{}", "[".repeat(64), "]".repeat(64));
+    for ok in [
+        "0",
+        "-9007199254740991",
+        "9007199254740991",
+        r#"{"a":[1,true,null,"x\n\u001f\"\\"],"b":{}}"#,
+        "{\"é\":1,\"\u{ff61}\":2}",
+        // UTF-16 order: an astral character (a surrogate pair, D83D…) sorts before U+FF61,
+        // though its UTF-8 bytes sort after.
+        "{\"\u{1f600}\":1,\"\u{ff61}\":2}",
+        "\"\\u000b\u{7f}\u{2028}\"",
+        shallow.as_str(),
+    ] {
+        assert!(jcs::is_canonical_simple(ok), "{ok}");
+        assert!(full_path_accepts(ok), "{ok}");
+    }
+    for refused in [
+        "-0",
+        "01",
+        "1.0",
+        "1e2",
+        "9007199254740992",
+        " 1",
+        "1 ",
+        r#"{"b":1,"a":2}"#,
+        r#"{"a":1,"a":2}"#,
+        "{\"\u{ff61}\":1,\"\u{1f600}\":2}",
+        r#"{"\u0041":1}"#,
+        r#""\u0041""#,
+        r#""\u000A""#,
+        r#""\u000a""#,
+        r#""\/""#,
+        "\"\u{1}\"",
+        "[1,]",
+        r#"{"a":1"#,
+        "tru",
+        "",
+        deep.as_str(),
+    ] {
+        assert!(!jcs::is_canonical_simple(refused), "{refused}");
     }
 }
 

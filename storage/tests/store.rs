@@ -44,7 +44,7 @@ fn tx(chain: Hash, key: &SecretKey, nonce: u64, entity: &str, ty: &str) -> Trans
                 event_type: ty.into(),
                 entity_id: entity.into(),
                 data_hash: data_hash(&data).unwrap(),
-                data: Some(data),
+                data: Some(data.try_into().unwrap()),
             },
         },
         key,

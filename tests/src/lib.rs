@@ -170,7 +170,7 @@ pub fn sign_record(
                 event_type: ty.into(),
                 entity_id: entity.into(),
                 data_hash: data_hash(&data).expect("hashable"),
-                data: Some(data),
+                data: Some(data.try_into().expect("canonical")),
             },
         },
         key,

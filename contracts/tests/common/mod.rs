@@ -122,6 +122,6 @@ pub fn record(event_type: &str, entity: &str, data: serde_json::Value) -> Payloa
         event_type: event_type.into(),
         entity_id: entity.into(),
         data_hash: auditchain_primitives::tx::data_hash(&data).unwrap(),
-        data: Some(data),
+        data: Some(data.try_into().unwrap()),
     }
 }
