@@ -58,7 +58,10 @@ fn decode_hex_exact(s: &[u8], out: &mut [u8]) -> bool {
     }
     let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        let (hi, lo) = (HEX_DIGIT[usize::from(pair[0])], HEX_DIGIT[usize::from(pair[1])]);
+        let (hi, lo) = (
+            HEX_DIGIT[usize::from(pair[0])],
+            HEX_DIGIT[usize::from(pair[1])],
+        );
         bad |= hi | lo;
         *o = (hi << 4) | (lo & 0x0f);
     }

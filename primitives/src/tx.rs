@@ -1002,7 +1002,10 @@ mod tests {
             panic!("{parsed:?}")
         };
         assert!(d.safe_ints && d.value.get().is_none(), "{d:?}");
-        assert_eq!(d.value(), &json!({"ip": "1.2.3.4", "n": [1, -2], "s": "a\nb"}));
+        assert_eq!(
+            d.value(),
+            &json!({"ip": "1.2.3.4", "n": [1, -2], "s": "a\nb"})
+        );
         assert_eq!(parsed, b);
         // Fractions take the full path and are accepted when canonical.
         let b = record(Some(json!({"x": 1.5})));

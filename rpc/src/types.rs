@@ -18,55 +18,214 @@ pub const MAX_BLOCK_RANGE: u64 = 100;
 pub const MAX_SUBMIT_BATCH: usize = 10_000;
 
 /// A transaction as an RPC parameter: `{ "body": <canonical JSON text>, "signature": <hex> }`.
-/// Kept as raw JSON text until the server parses it, so that one malformed transaction in a
-/// batch gets its own error (naming the offending field) and the rest are still admitted.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TxParam(pub Box<serde_json::value::RawValue>);
+///
+/// Deserialising never fails on a well-formed JSON value: a transaction of the wrong shape
+/// (another type, a missing, unknown or repeated field, a body that is not a string, a bad
+/// signature) becomes a parameter holding its error, so that one malformed transaction in a
+/// batch gets its own error (naming the offending field) and the rest are still admitted. The
+/// batch is read in one pass, with no intermediate copy of each transaction's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxParam(Result<WireTx, ParamError>);
 
-/// Equal when the JSON texts are.
-impl PartialEq for TxParam {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
+/// Why a transaction parameter has the wrong shape: the field (`.` for the whole object) and
+/// the reason.
+#[derive(Debug, Clone, PartialEq)]
+struct ParamError {
+    field: &'static str,
+    reason: String,
 }
 
 impl TxParam {
-    fn encode<T: Serialize>(t: &T) -> Self {
-        // Serialising a string and a hex signature cannot fail.
-        TxParam(serde_json::value::to_raw_value(t).expect("a transaction serialises"))
-    }
-
-    /// Parses into the wire form. Errors: [`crate::RpcError::InvalidParams`] naming the field
-    /// under `name()` (e.g. `tx.signature`); `name` is only called on failure.
-    pub fn parse(&self, name: impl FnOnce() -> String) -> Result<WireTx, crate::RpcError> {
-        // The plain parser on the happy path; on failure, parse again to name the field.
-        serde_json::from_str(self.0.get()).map_err(|_| {
-            let de = &mut serde_json::Deserializer::from_str(self.0.get());
-            let (path, reason) = match serde_path_to_error::deserialize::<_, WireTx>(de) {
-                Err(e) => (e.path().to_string(), e.into_inner().to_string()),
-                Ok(_) => (".".into(), "rejected by the parser".into()),
-            };
+    /// The wire form. Errors: [`crate::RpcError::InvalidParams`] naming the field under
+    /// `name()` (e.g. `tx.signature`); `name` is only called on failure.
+    pub fn parse(self, name: impl FnOnce() -> String) -> Result<WireTx, crate::RpcError> {
+        self.0.map_err(|e| {
             let name = name();
-            let field = if path == "." {
-                name
-            } else {
-                format!("{name}.{path}")
+            let field = match e.field {
+                "." => name,
+                f => format!("{name}.{f}"),
             };
-            crate::RpcError::params(field, reason)
+            crate::RpcError::params(field, e.reason)
         })
     }
 }
 
 impl From<WireTx> for TxParam {
     fn from(w: WireTx) -> Self {
-        TxParam::encode(&w)
+        TxParam(Ok(w))
     }
 }
 
 impl From<&auditchain_primitives::Transaction> for TxParam {
     fn from(t: &auditchain_primitives::Transaction) -> Self {
-        TxParam::encode(t)
+        TxParam(Ok(WireTx::from(t.clone())))
+    }
+}
+
+/// As [`WireTx`]. Errors: a parameter that did not parse (only a server holds one).
+impl Serialize for TxParam {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Ok(w) => w.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(format!(
+                "{}: {}",
+                e.field, e.reason
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TxParam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Lenient::<WireTx>::deserialize(d).map(|l| TxParam(l.0))
+    }
+}
+
+impl ParamError {
+    fn whole(reason: String) -> Self {
+        ParamError { field: ".", reason }
+    }
+}
+
+/// A value of a transaction parameter ([`WireTx`], or one of its fields), or why the JSON
+/// value there is not one. Any well-formed JSON value deserialises; only broken JSON is an
+/// error.
+struct Lenient<T>(Result<T, ParamError>);
+
+/// What [`Lenient`] reads: `from_text` for a JSON string, `from_map` for an object; any other
+/// value is the wrong type.
+trait ParamShape: Sized {
+    /// What the value should be, for messages.
+    const EXPECTED: &'static str;
+
+    fn from_text(s: String) -> Result<Self, ParamError> {
+        Err(wrong_type(serde::de::Unexpected::Str(&s), Self::EXPECTED))
+    }
+
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(
+        mut map: A,
+    ) -> Result<Result<Self, ParamError>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Err(wrong_type(serde::de::Unexpected::Map, Self::EXPECTED)))
+    }
+}
+
+/// The message serde gives for a value of the wrong type.
+fn wrong_type(found: serde::de::Unexpected<'_>, expected: &str) -> ParamError {
+    ParamError::whole(format!("invalid type: {found}, expected {expected}"))
+}
+
+impl ParamShape for String {
+    const EXPECTED: &'static str = "a string";
+    fn from_text(s: String) -> Result<Self, ParamError> {
+        Ok(s)
+    }
+}
+
+impl ParamShape for Signature {
+    const EXPECTED: &'static str = "64 bytes as 128 hex characters";
+    fn from_text(s: String) -> Result<Self, ParamError> {
+        Signature::from_hex(&s).map_err(|e| ParamError::whole(e.to_string()))
+    }
+}
+
+impl ParamShape for WireTx {
+    const EXPECTED: &'static str = "a transaction object {body, signature}";
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(
+        mut map: A,
+    ) -> Result<Result<Self, ParamError>, A::Error> {
+        /// Takes a field's value, or notes why not (the first problem is the one reported).
+        fn take<T>(
+            slot: &mut Option<T>,
+            problem: &mut Option<ParamError>,
+            field: &'static str,
+            v: Result<T, ParamError>,
+        ) {
+            let p = match (v, slot.is_some()) {
+                (_, true) => ParamError::whole(format!("duplicate field `{field}`")),
+                (Ok(v), false) => return *slot = Some(v),
+                (Err(e), false) => ParamError { field, ..e },
+            };
+            problem.get_or_insert(p);
+        }
+        let (mut body, mut signature, mut problem) = (None, None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "body" => {
+                    let v = map.next_value::<Lenient<String>>()?.0;
+                    take(&mut body, &mut problem, "body", v);
+                }
+                "signature" => {
+                    let v = map.next_value::<Lenient<Signature>>()?.0;
+                    take(&mut signature, &mut problem, "signature", v);
+                }
+                other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    problem.get_or_insert(ParamError::whole(format!(
+                        "unknown field `{other}`, expected `body` or `signature`"
+                    )));
+                }
+            }
+        }
+        Ok(match (problem, body, signature) {
+            (Some(p), _, _) => Err(p),
+            (None, Some(body), Some(signature)) => Ok(WireTx { body, signature }),
+            (None, None, _) => Err(ParamError::whole("missing field `body`".into())),
+            (None, _, None) => Err(ParamError::whole("missing field `signature`".into())),
+        })
+    }
+}
+
+impl<'de, T: ParamShape> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        fn wrong<T: ParamShape, E>(found: serde::de::Unexpected<'_>) -> Result<Lenient<T>, E> {
+            Ok(Lenient(Err(wrong_type(found, T::EXPECTED))))
+        }
+        impl<'de, T: ParamShape> serde::de::Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(T::EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_text(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_text(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::from_map(map).map(Lenient)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                wrong(serde::de::Unexpected::Seq)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                wrong(serde::de::Unexpected::Unsigned(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                wrong(serde::de::Unexpected::Signed(v))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                wrong(serde::de::Unexpected::Float(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                wrong(serde::de::Unexpected::Bool(v))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                wrong(serde::de::Unexpected::Unit)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -418,4 +577,75 @@ pub enum ContractQuery {
     Breaches(u64, usize),
     /// `chain_getContractEvents`.
     Events(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_and_reason(p: TxParam) -> (String, String) {
+        match p.parse(|| "txs[0]".into()) {
+            Err(crate::RpcError::InvalidParams { field, reason }) => (field, reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_of_any_shapes_parses_and_each_bad_item_names_its_field() {
+        let sig = "ab".repeat(64);
+        let good = format!(r#"{{"body":"{{\"a\":1}}","signature":"{sig}"}}"#);
+        let batch = format!(
+            r#"[{good}, 5, "text", [1, {{"x": 2}}], null,
+               {{"body": 1, "signature": "{sig}"}},
+               {{"body": "{{}}"}},
+               {{"signature": "{sig}"}},
+               {{"body": "{{}}", "signature": "zz"}},
+               {{"body": "{{}}", "signature": {{"nested": [1]}}}},
+               {{"body": "{{}}", "signature": "{sig}", "extra": {{"deep": [true]}}}},
+               {{"body": "{{}}", "body": "{{}}", "signature": "{sig}"}},
+               {good}]"#
+        );
+        let params: Vec<TxParam> = serde_json::from_str(&batch).unwrap();
+        assert_eq!(params.len(), 13);
+        let mut it = params.into_iter();
+        let first = it.next().unwrap().parse(String::new).unwrap();
+        assert_eq!(first.body, r#"{"a":1}"#);
+        assert_eq!(first.signature.to_hex(), sig);
+        let expected = [
+            ("txs[0]", "invalid type: integer `5`"),
+            ("txs[0]", "invalid type: string \"text\""),
+            ("txs[0]", "invalid type: sequence"),
+            ("txs[0]", "invalid type: unit value"),
+            (
+                "txs[0].body",
+                "invalid type: integer `1`, expected a string",
+            ),
+            ("txs[0]", "missing field `signature`"),
+            ("txs[0]", "missing field `body`"),
+            ("txs[0].signature", "not valid hex"),
+            ("txs[0].signature", "invalid type: map"),
+            ("txs[0]", "unknown field `extra`"),
+            ("txs[0]", "duplicate field `body`"),
+        ];
+        for (field, needle) in expected {
+            let (f, reason) = field_and_reason(it.next().unwrap());
+            assert_eq!(f, field, "{reason}");
+            assert!(reason.contains(needle), "{field}: {reason} lacks {needle}");
+        }
+        assert!(it.next().unwrap().parse(String::new).is_ok());
+        // Broken JSON is still an error for the whole request.
+        assert!(serde_json::from_str::<Vec<TxParam>>(&format!("[{good},")).is_err());
+    }
+
+    #[test]
+    fn a_parameter_serialises_as_the_wire_form() {
+        let w = WireTx {
+            body: "{\"k\":\"v\\\"\"}".into(),
+            signature: Signature([3; 64]),
+        };
+        let text = serde_json::to_string(&TxParam::from(w.clone())).unwrap();
+        assert_eq!(text, serde_json::to_string(&w).unwrap());
+        let back: TxParam = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.parse(String::new).unwrap(), w);
+    }
 }
