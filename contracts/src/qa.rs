@@ -144,7 +144,7 @@ pub fn matches(rule: &Rule, signer: &PublicKey, ev: &Event<'_>) -> bool {
             .is_none_or(|p| ev.entity.starts_with(p))
         && c.fields
             .iter()
-            .all(|f| compare(f, ev.data.and_then(|d| d.value().pointer(&f.pointer))))
+            .all(|f| compare(f, ev.data.and_then(|d| d.pointer(&f.pointer)).as_ref()))
 }
 
 fn text_of(v: &Value) -> String {
@@ -170,18 +170,14 @@ pub fn on_event(
         if let Some(t) = &rule.conditions.threshold {
             let g = match &t.group_by {
                 None => String::new(),
-                Some(p) => match ev.data.and_then(|d| d.value().pointer(p)) {
-                    Some(v) => text_of(v),
+                Some(p) => match ev.data.and_then(|d| d.pointer(p)) {
+                    Some(v) => text_of(&v),
                     None => continue,
                 },
             };
             let time = match &t.time_pointer {
                 None => c.ctx.timestamp_ms,
-                Some(p) => match ev
-                    .data
-                    .and_then(|d| d.value().pointer(p))
-                    .and_then(Value::as_u64)
-                {
+                Some(p) => match ev.data.and_then(|d| d.pointer(p)).and_then(|v| v.as_u64()) {
                     Some(ms) => ms,
                     None => continue,
                 },

@@ -63,8 +63,8 @@ pub fn on_event(c: &mut Call<'_>, ev: &Event<'_>) -> Result<(), ContractError> {
         }
         let hours = ev
             .data
-            .and_then(|d| d.value().pointer(&rule.hours_pointer))
-            .and_then(serde_json::Value::as_f64)
+            .and_then(|d| d.pointer(&rule.hours_pointer))
+            .and_then(|v| v.as_f64())
             .filter(|h| h.is_finite() && *h >= 0.0 && *h < 1e9)
             .unwrap_or(rule.default_hours as f64);
         let deadline_ms = c

@@ -282,6 +282,126 @@ impl Data {
     }
 }
 
+impl Data {
+    /// The value at RFC 6901 pointer `pointer` (as [`Value::pointer`] finds it, cloned), read
+    /// from the text in one pass that builds only the value found: what contract rules use,
+    /// so a rule reading one field of an unparsed record does not parse the rest. Uses the
+    /// parsed value instead if there is one. `None` if nothing is there.
+    pub fn pointer(&self, pointer: &str) -> Option<Value> {
+        if let Some(v) = self.value.get() {
+            return v.pointer(pointer).cloned();
+        }
+        let tokens: Vec<String> = match pointer {
+            "" => Vec::new(),
+            _ => pointer
+                .strip_prefix('/')?
+                .split('/')
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+        };
+        let mut de = serde_json::Deserializer::from_str(&self.text);
+        serde::de::DeserializeSeed::deserialize(pointer::Seek(&tokens), &mut de)
+            .ok()
+            .flatten()
+    }
+}
+
+/// The one-pass RFC 6901 lookup of [`Data::pointer`].
+mod pointer {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    /// Finds the value at `tokens` below the value being read; every other value is skipped.
+    pub(super) struct Seek<'t>(pub(super) &'t [String]);
+
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            match self.0 {
+                [] => serde::Deserialize::deserialize(d).map(Some),
+                _ => d.deserialize_any(self),
+            }
+        }
+    }
+
+    /// Whether a key equals the token, without copying the key.
+    struct KeyIs<'t>(&'t str);
+
+    impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeyIs<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+            Ok(v == self.0)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+            let (token, rest) = (&self.0[0], &self.0[1..]);
+            let mut found = None;
+            while let Some(hit) = map.next_key_seed(KeyIs(token))? {
+                if hit && found.is_none() {
+                    found = map.next_value_seed(Seek(rest))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+            // as serde_json's `pointer`: no sign, no leading zero
+            let token = &self.0[0];
+            let plain = !token.starts_with('+') && (token == "0" || !token.starts_with('0'));
+            let index = token.parse::<usize>().ok().filter(|_| plain);
+            let mut found = None;
+            let mut i = 0;
+            loop {
+                let more = if Some(i) == index {
+                    seq.next_element_seed(Seek(&self.0[1..]))?
+                        .map(|v| found = v)
+                } else {
+                    seq.next_element::<IgnoredAny>()?.map(|_| ())
+                };
+                if more.is_none() {
+                    return Ok(found);
+                }
+                i += 1;
+            }
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+            Ok(None)
+        }
+    }
+}
+
 impl std::fmt::Debug for Data {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Data({})", self.text)
@@ -1024,6 +1144,67 @@ mod tests {
             matches!(&e, TxError::InvalidField { field, .. } if field == "payload.data.n"),
             "{e}"
         );
+    }
+
+    /// Every pointer into a value, and some that miss, found alike in the text and the tree.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    pointers(
+                        x,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    )
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    pointers(x, format!("{at}/{i}"), out)
+                }
+            }
+            _ => {}
+        }
+        for miss in ["/nope", "/0", "/01", "/+1", "/-", "/", "/1/a"] {
+            out.push(format!("{at}{miss}"));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pointer_reads_the_text_as_value_pointer_reads_the_tree(
+            v in json_value(),
+        ) {
+            let text = crate::jcs::value_to_string(&v).unwrap();
+            let unparsed = Data { text: text.into(), value: std::sync::OnceLock::new(), safe_ints: false };
+            let mut ps = vec!["no-slash".to_string()];
+            pointers(&v, String::new(), &mut ps);
+            for p in ps {
+                proptest::prop_assert_eq!(unparsed.pointer(&p), v.pointer(&p).cloned(), "{}", p);
+            }
+            proptest::prop_assert!(unparsed.value.get().is_none());
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec!["a", "b", "0", "1", "a/b", "m~n", "", "é"]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(|i| json!(i)),
+            Just(json!(1.5)),
+            "[a-z\\\"]{0,3}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..4).prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
     }
 
     #[test]
