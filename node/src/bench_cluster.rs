@@ -21,7 +21,9 @@ use auditchain_rpc::types::TxParam;
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
-use crate::bench::{ClusterArgs, EncodedBatch, measure_sig_rates, presign, submit_with_retry};
+use crate::bench::{
+    BatchPoster, ClusterArgs, EncodedBatch, measure_sig_rates, presign, submit_with_retry,
+};
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions, P2pOptions};
@@ -172,7 +174,7 @@ async fn submit_all(
     for (lane_no, lane) in lanes.into_iter().enumerate() {
         let url = urls[lane_no].clone();
         tasks.spawn(async move {
-            let c = auditchain_rpc::http_client(&url, Duration::from_secs(120))?;
+            let mut c = BatchPoster::connect(&url).await?;
             let mut ok = 0usize;
             let mut sent = 0usize;
             for batch in lane {
@@ -184,7 +186,7 @@ async fn submit_all(
                     }
                 }
                 sent += batch.tx_count();
-                let o = submit_with_retry(&c, batch).await?;
+                let o = submit_with_retry(&mut c, batch).await?;
                 if o.rejected > 0 {
                     bail!("{} events rejected", o.rejected);
                 }

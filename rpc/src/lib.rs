@@ -52,20 +52,6 @@ pub async fn ws_client(url: &str) -> Result<WsClient, jsonrpsee::core::client::E
         .await
 }
 
-/// Calls `audit_submitBatch` with the transaction array already encoded as JSON (`[tx, …]`,
-/// each as [`types::TxParam`] serialises), so a client that sends a batch again, or a
-/// benchmark that keeps client-side encoding out of what it measures, encodes it once. One
-/// outcome per transaction, in order. Errors: as the typed client's `submit_batch`.
-pub async fn submit_batch_encoded(
-    client: &HttpClient,
-    txs: &serde_json::value::RawValue,
-) -> Result<Vec<types::SubmitOutcome>, ClientError> {
-    use jsonrpsee::core::client::ClientT;
-    let mut params = jsonrpsee::core::params::ArrayParams::new();
-    params.insert(txs).map_err(ClientError::ParseError)?;
-    client.request("audit_submitBatch", params).await
-}
-
 /// Every event matching `query` (its `cursor` and `limit` are replaced), in chain order:
 /// `audit_getTrail` pages of 1,000 followed to the end of the trail. Errors: the first failed
 /// call.
