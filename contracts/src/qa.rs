@@ -134,17 +134,48 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Fields of one event's data read by pointer, each pointer read from the text once however
+/// many rules ask for it.
+struct Fields<'a> {
+    data: Option<&'a Data>,
+    read: Vec<(String, Option<Value>)>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(ev: &Event<'a>) -> Self {
+        Fields {
+            data: ev.data,
+            read: Vec::new(),
+        }
+    }
+
+    /// The value at RFC 6901 `pointer`, if any.
+    fn get(&mut self, pointer: &str) -> Option<&Value> {
+        let at = match self.read.iter().position(|(p, _)| p == pointer) {
+            Some(at) => at,
+            None => {
+                let v = self.data.and_then(|d| d.pointer(pointer));
+                self.read.push((pointer.to_string(), v));
+                self.read.len() - 1
+            }
+        };
+        self.read[at].1.as_ref()
+    }
+}
+
 /// Whether `rule`'s non-threshold conditions hold for `ev` signed by `signer`.
 pub fn matches(rule: &Rule, signer: &PublicKey, ev: &Event<'_>) -> bool {
+    matches_in(rule, signer, ev, &mut Fields::of(ev))
+}
+
+fn matches_in(rule: &Rule, signer: &PublicKey, ev: &Event<'_>, fields: &mut Fields<'_>) -> bool {
     let c = &rule.conditions;
     c.event_type.as_deref().is_none_or(|t| t == ev.event_type)
         && c.signer.as_ref().is_none_or(|s| s == signer)
         && c.entity_prefix
             .as_deref()
             .is_none_or(|p| ev.entity.starts_with(p))
-        && c.fields
-            .iter()
-            .all(|f| compare(f, ev.data.and_then(|d| d.pointer(&f.pointer)).as_ref()))
+        && c.fields.iter().all(|f| compare(f, fields.get(&f.pointer)))
 }
 
 fn text_of(v: &Value) -> String {
@@ -162,22 +193,23 @@ pub fn on_event(
     cache: &mut QaCache,
 ) -> Result<(), ContractError> {
     let signer = c.signer;
+    let mut fields = Fields::of(ev);
     for rule in rules {
-        if !matches(rule, &signer, ev) {
+        if !matches_in(rule, &signer, ev, &mut fields) {
             continue;
         }
         let mut group = None;
         if let Some(t) = &rule.conditions.threshold {
             let g = match &t.group_by {
                 None => String::new(),
-                Some(p) => match ev.data.and_then(|d| d.pointer(p)) {
-                    Some(v) => text_of(&v),
+                Some(p) => match fields.get(p) {
+                    Some(v) => text_of(v),
                     None => continue,
                 },
             };
             let time = match &t.time_pointer {
                 None => c.ctx.timestamp_ms,
-                Some(p) => match ev.data.and_then(|d| d.pointer(p)).and_then(|v| v.as_u64()) {
+                Some(p) => match fields.get(p).and_then(Value::as_u64) {
                     Some(ms) => ms,
                     None => continue,
                 },
