@@ -280,9 +280,12 @@ impl Data {
             serde_json::from_str(&self.text).unwrap_or(Value::Null)
         })
     }
-}
 
-impl Data {
+    /// SHA-256 of the canonical text: the `data_hash` a record carrying this data must have.
+    pub fn hash(&self) -> Hash {
+        sha256(self.text.as_bytes())
+    }
+
     /// The value at RFC 6901 pointer `pointer` (as [`Value::pointer`] finds it, cloned), read
     /// from the text in one pass that builds only the value found: what contract rules use,
     /// so a rule reading one field of an unparsed record does not parse the rest. Uses the
@@ -508,13 +511,6 @@ pub fn canonical_json<T: Serialize + ?Sized>(v: &T) -> Result<String, TxError> {
 /// SHA-256 of the canonical JSON text of `data`: the `data_hash` of a record.
 pub fn data_hash(data: &Value) -> Result<Hash, TxError> {
     Ok(sha256(canonical_data(data)?.as_bytes()))
-}
-
-impl Data {
-    /// SHA-256 of the canonical text: the `data_hash` a record carrying this data must have.
-    pub fn hash(&self) -> Hash {
-        sha256(self.text.as_bytes())
-    }
 }
 
 fn canonical_data(data: &Value) -> Result<String, TxError> {
