@@ -163,12 +163,9 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Whether `rule`'s non-threshold conditions hold for `ev` signed by `signer`.
-pub fn matches(rule: &Rule, signer: &PublicKey, ev: &Event<'_>) -> bool {
-    matches_in(rule, signer, ev, &mut Fields::of(ev))
-}
-
-fn matches_in(rule: &Rule, signer: &PublicKey, ev: &Event<'_>, fields: &mut Fields<'_>) -> bool {
+/// Whether `rule`'s non-threshold conditions hold for `ev` signed by `signer`, reading the
+/// data's fields through `fields`.
+fn matches(rule: &Rule, signer: &PublicKey, ev: &Event<'_>, fields: &mut Fields<'_>) -> bool {
     let c = &rule.conditions;
     c.event_type.as_deref().is_none_or(|t| t == ev.event_type)
         && c.signer.as_ref().is_none_or(|s| s == signer)
@@ -195,7 +192,7 @@ pub fn on_event(
     let signer = c.signer;
     let mut fields = Fields::of(ev);
     for rule in rules {
-        if !matches_in(rule, &signer, ev, &mut fields) {
+        if !matches(rule, &signer, ev, &mut fields) {
             continue;
         }
         let mut group = None;

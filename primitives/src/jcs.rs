@@ -318,14 +318,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// `a < b` in UTF-16 code-unit order; both are slices of one `&str` between quotes, so valid
-/// UTF-8.
+/// `a < b` in UTF-16 code-unit order (as [`utf16_le`] orders members); both are slices of
+/// one `&str` between quotes, so valid UTF-8.
 fn utf16_lt(a: &[u8], b: &[u8]) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a < b;
-    }
     match (std::str::from_utf8(a), std::str::from_utf8(b)) {
-        (Ok(a), Ok(b)) => a.encode_utf16().lt(b.encode_utf16()),
+        (Ok(a), Ok(b)) => !utf16_le(b, a),
         _ => false,
     }
 }

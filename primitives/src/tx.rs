@@ -211,12 +211,11 @@ impl Payload {
         }
     }
 
-    /// Size in bytes of the canonical `data` text (0 if absent). Errors: [`TxError`] if `data`
-    /// cannot be canonicalised.
-    pub fn data_bytes(&self) -> Result<usize, TxError> {
+    /// Size in bytes of the canonical `data` text (0 if absent).
+    pub fn data_bytes(&self) -> usize {
         match self {
-            Payload::RecordEvent { data: Some(d), .. } => Ok(d.canonical().len()),
-            _ => Ok(0),
+            Payload::RecordEvent { data: Some(d), .. } => d.canonical().len(),
+            _ => 0,
         }
     }
 }
@@ -899,13 +898,13 @@ impl Transaction {
     /// id is still computed from the text, so altered bytes change the id and fail the block's
     /// `tx_root`, and the signature check fails as for any other transaction. Only for the
     /// node's own storage, never for input. Errors: [`TxError::BodyJson`] if the body does not
-    /// parse, [`TxError::InvalidField`] if its data has no canonical form.
+    /// parse.
     pub fn from_stored(w: WireTx) -> Result<Self, TxError> {
         let body = TxBody::from_json(&w.body).map_err(|e| TxError::BodyJson {
             path: String::new(),
             reason: e.to_string(),
         })?;
-        let data_bytes = body.payload.data_bytes()?;
+        let data_bytes = body.payload.data_bytes();
         Ok(Transaction::new(body, w.body, w.signature, data_bytes))
     }
 
