@@ -1,6 +1,7 @@
 //! Offline verification: a whole stored chain (`verify-chain`) and single receipts
 //! (`verify-receipt`), trusting only the genesis file.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use auditchain_consensus::pow::{self, PowConfig};
@@ -25,14 +26,14 @@ const VERIFY_CHUNK: usize = 256;
 /// Verifies signatures of `txs` (ZIP-215) in batches of 256, spread over the threads of the
 /// rayon pool it is called in (the global pool, one thread per core at normal priority, or
 /// the admission pool inside [`crate::admission::run`]); fewer than 512 are one batch on the
-/// calling thread. One result per transaction, in order.
-pub fn verify_parallel(txs: &[Transaction]) -> Vec<Result<(), TxError>> {
+/// calling thread. `txs` holds transactions or references to them (nothing is copied). One
+/// result per transaction, in order.
+pub fn verify_parallel<T: Borrow<Transaction> + Sync>(txs: &[T]) -> Vec<Result<(), TxError>> {
+    let batch = |c: &[T]| verify_transactions(&c.iter().map(Borrow::borrow).collect::<Vec<_>>());
     if txs.len() < 2 * VERIFY_CHUNK {
-        return verify_transactions(&txs.iter().collect::<Vec<_>>());
+        return batch(txs);
     }
-    txs.par_chunks(VERIFY_CHUNK)
-        .flat_map_iter(|c| verify_transactions(&c.iter().collect::<Vec<_>>()))
-        .collect()
+    txs.par_chunks(VERIFY_CHUNK).flat_map_iter(batch).collect()
 }
 
 /// A block that passed [`check_block`]: what committing it needs.
@@ -139,12 +140,7 @@ pub fn check_block<E: std::fmt::Display>(
     next_nonce: impl FnMut(&PublicKey) -> Result<u64, E>,
 ) -> Result<CheckedBlock, String> {
     rules.check(block, parent, now_ms)?;
-    let unchecked: Vec<Transaction> = block
-        .txs
-        .iter()
-        .filter(|t| !known_good(t))
-        .cloned()
-        .collect();
+    let unchecked: Vec<&Transaction> = block.txs.iter().filter(|t| !known_good(t)).collect();
     if verify_parallel(&unchecked).iter().any(Result::is_err) {
         return Err("a transaction signature does not verify".into());
     }

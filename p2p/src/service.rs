@@ -606,7 +606,10 @@ impl Service {
 }
 
 /// Answers a block request within the count and byte limits, ending the answer at the first
-/// block that brings it to [`SYNC_RESPONSE_TARGET_BYTES`].
+/// block after `from` that brings it to [`SYNC_RESPONSE_TARGET_BYTES`]. The first block is
+/// usually the asker's own head (asked again for its certificate), so however large it is the
+/// answer goes on to the next block, unless that would pass [`MAX_SYNC_RESPONSE_BYTES`];
+/// otherwise a head block above the target would stall the asker.
 fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
     let head = provider.head();
     if req.from > req.to || req.from > head {
@@ -628,7 +631,7 @@ fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
             break;
         }
         blocks.push(b);
-        if size >= SYNC_RESPONSE_TARGET_BYTES {
+        if size >= SYNC_RESPONSE_TARGET_BYTES && h > req.from {
             break;
         }
     }
@@ -690,5 +693,22 @@ mod tests {
         };
         let resp = serve(&small, BlocksRequest { from: 1, to: 1_000 });
         assert_eq!(resp.blocks.len(), 100, "up to the head");
+    }
+
+    #[test]
+    fn an_answer_goes_past_a_first_block_above_the_byte_target() {
+        let p = Big {
+            txs: 16_000,
+            highest_read: AtomicU64::new(0),
+        };
+        let one = encoded_len(&p.blocks(1, 1)[0]).unwrap();
+        assert!(one > SYNC_RESPONSE_TARGET_BYTES && 2 * one < MAX_SYNC_RESPONSE_BYTES);
+        let resp = serve(&p, BlocksRequest { from: 7, to: 90 });
+        let heights: Vec<u64> = resp.blocks.iter().map(|b| b.block.header.height).collect();
+        assert_eq!(
+            heights,
+            vec![7, 8],
+            "the asker's head and the block after it"
+        );
     }
 }

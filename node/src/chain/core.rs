@@ -2,16 +2,14 @@
 //! metrics, block assembly, making a committed block the head, and asking peers for blocks.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context;
-use auditchain_p2p::{BlocksRequest, GossipMessage, P2pError};
+use auditchain_p2p::GossipMessage;
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
-use auditchain_primitives::vote::CertifiedBlock;
 use auditchain_primitives::{Hash, Header, PublicKey, Transaction, merkle};
 use auditchain_rpc::types::HeadView;
 
-use super::{Command, Core, GOSSIP_TXS, MempoolStats, Origin, SYNC_PATIENCE, SyncAnswer, now_ms};
+use super::{Command, Core, GOSSIP_TXS, MempoolStats, Origin, now_ms};
 use auditchain_contracts::BlockCtx;
 
 use auditchain_primitives::tx::Payload;
@@ -267,69 +265,6 @@ impl Core {
             }
         }
     }
-
-    /// Asks a peer for up to `MAX_SYNC_BLOCKS` blocks from height `from`, unless a request is
-    /// outstanding; the answer comes back as [`Command::Synced`]. On a round-robin chain the
-    /// answer's transaction signatures are verified first, on blocking threads at normal
-    /// priority, so that the chain actor applies one answer while the next is checked.
-    pub(super) fn start_sync(&mut self, from: u64) {
-        let Some(net) = self.net.clone() else { return };
-        if self.syncing.is_some_and(|t| t.elapsed() < SYNC_PATIENCE) {
-            return;
-        }
-        let Some(me) = self.myself.upgrade() else {
-            return;
-        };
-        self.syncing = Some(Instant::now());
-        let req = BlocksRequest {
-            from,
-            to: from + auditchain_p2p::MAX_SYNC_BLOCKS - 1,
-        };
-        let check_sigs = self.genesis.round_robin().is_some();
-        tokio::spawn(async move {
-            let r = match net.request_blocks(req).await {
-                Ok((peer, resp)) if check_sigs => tokio::task::spawn_blocking(move || {
-                    let sigs_ok = signatures_by_block(&resp.blocks);
-                    SyncAnswer {
-                        peer,
-                        resp,
-                        sigs_ok,
-                    }
-                })
-                .await
-                .map_err(|e| P2pError::Request {
-                    peer: peer.to_string(),
-                    reason: format!("checking signatures: {e}"),
-                }),
-                Ok((peer, resp)) => Ok(SyncAnswer {
-                    peer,
-                    resp,
-                    sigs_ok: Vec::new(),
-                }),
-                Err(e) => Err(e),
-            };
-            let _ = me.send(Command::Synced(from, r)).await;
-        });
-    }
-}
-
-/// Per block: whether every transaction signature verifies (ZIP-215, batched on all cores).
-fn signatures_by_block(blocks: &[CertifiedBlock]) -> Vec<bool> {
-    let all: Vec<Transaction> = blocks
-        .iter()
-        .flat_map(|b| b.block.txs.iter().cloned())
-        .collect();
-    let results = crate::verify::verify_parallel(&all);
-    let mut results = results.iter();
-    blocks
-        .iter()
-        .map(|b| {
-            results
-                .by_ref()
-                .take(b.block.txs.len())
-                .fold(true, |ok, r| ok & r.is_ok())
-        })
-        .collect()
 }
 
 /// Mempool admission of a contract call or evidence anchor: it must succeed on the committed
@@ -346,52 +281,5 @@ fn admission_dry_run(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(RpcError::CallRejected(e.to_string())),
         Err(e) => Err(RpcError::Unavailable(e.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::admission::tests::{forged, tx};
-    use auditchain_primitives::block::ConsensusFields;
-    use auditchain_primitives::{Block, SecretKey, Signature};
-
-    fn block(txs: Vec<Transaction>) -> CertifiedBlock {
-        CertifiedBlock {
-            block: Block {
-                header: Header {
-                    version: HEADER_VERSION,
-                    height: 1,
-                    parent_hash: Hash::ZERO,
-                    timestamp_ms: 1,
-                    proposer: SecretKey::from_seed(&[1; 32]).public_key(),
-                    tx_root: Hash::ZERO,
-                    tx_count: 0,
-                    history_root: Hash::ZERO,
-                    history_size: 0,
-                    state_root: Hash::ZERO,
-                    last_commit_hash: Hash::ZERO,
-                    consensus: ConsensusFields::RoundRobin { round: 0 },
-                },
-                txs,
-                seal: Signature([0; 64]),
-            },
-            certificate: None,
-        }
-    }
-
-    #[test]
-    fn a_synced_block_is_marked_verified_only_if_all_its_signatures_verify() {
-        let key = SecretKey::from_seed(&[9; 32]);
-        let txs: Vec<Transaction> = (0..700).map(|i| tx(i, &key)).collect();
-        let mut bad = txs[300..650].to_vec();
-        bad[349] = forged(bad[349].clone());
-        let blocks = vec![
-            block(txs[..300].to_vec()),
-            block(bad),
-            block(Vec::new()),
-            block(txs[650..].to_vec()),
-        ];
-        assert_eq!(signatures_by_block(&blocks), vec![true, false, true, true]);
     }
 }

@@ -55,7 +55,8 @@ const COMMAND_QUEUE: usize = 1024;
 const MAX_DEFERRED: usize = 64;
 /// Most transactions in one gossip message.
 const GOSSIP_TXS: usize = 4096;
-/// A sync request without an answer is given up after this long.
+/// A sync session whose last answer came longer ago than this is given up (and a new one may
+/// start).
 const SYNC_PATIENCE: Duration = Duration::from_secs(35);
 
 /// Wall-clock ms since the Unix epoch.
@@ -128,8 +129,8 @@ enum Command {
         reply: oneshot::Sender<Vec<(PublicKey, SignerMetrics)>>,
     },
     PeerConnected,
-    /// The answer to a block request that started at height `.0`.
-    Synced(u64, Result<SyncAnswer, P2pError>),
+    /// An answer of a sync session.
+    Synced(SyncedRange),
     /// The mining thread found a nonce for the template of `epoch` (proof of work).
     Mined {
         header: Header,
@@ -144,6 +145,28 @@ pub(crate) struct SyncAnswer {
     /// Per block of `resp`: every transaction signature verified (ZIP-215). Empty when not
     /// checked in advance (proof of work); a `false` block is verified in full when applied.
     sigs_ok: Vec<bool>,
+    /// Held until the answer is applied or dropped: bounds the answers a session fetches
+    /// ahead of the chain actor.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// One range of a sync session (see [`Core::start_sync`]), in the session's order.
+pub(crate) struct SyncedRange {
+    /// The session that asked; answers of an ended session are dropped.
+    session: u64,
+    /// The height the request started at.
+    from: u64,
+    result: Result<SyncAnswer, P2pError>,
+    /// Whether the session goes on to the next range (false: this is its last answer).
+    more: bool,
+}
+
+/// The running sync session: one task asking peers for consecutive ranges.
+struct SyncSession {
+    id: u64,
+    /// When it started or last answered.
+    progress: Instant,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Why a request to the chain actor failed.
@@ -304,8 +327,14 @@ pub(super) struct Core {
     durable: watch::Sender<Header>,
     net: Option<NetHandle>,
     myself: mpsc::WeakSender<Command>,
-    /// When the outstanding sync request was sent.
-    syncing: Option<Instant>,
+    /// The node's multi-thread runtime: work the actor starts in the background (sync
+    /// requests) runs there, not on the actor's own single-thread runtime, which only polls
+    /// it while the actor waits for its next command.
+    runtime: tokio::runtime::Handle,
+    /// The running sync session, if any.
+    sync: Option<SyncSession>,
+    /// Sessions started so far (the next one's id).
+    sync_sessions: u64,
     /// Per-validator activity.
     metrics: HashMap<PublicKey, SignerMetrics>,
     /// Highest head height a peer reported in a sync answer that verified.
@@ -328,8 +357,8 @@ struct Actor {
     candidates: HashMap<Hash, Candidate>,
     /// Proposals for the next height that arrived while the head block was being written.
     deferred: Vec<(MessageRef, Box<Proposal>)>,
-    /// A sync answer that arrived while a block was being written.
-    sync_stash: Option<(u64, SyncAnswer)>,
+    /// Sync answers that arrived while a block was being written, in order.
+    sync_stash: VecDeque<(u64, SyncAnswer)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
     /// This validator's own votes at the height in progress, as saved to the vote log.
@@ -348,6 +377,8 @@ pub fn finalized_height(genesis: &Genesis, head: u64) -> u64 {
 /// Starts the chain actor on its own thread, with a writer thread that commits final blocks, so
 /// the actor keeps admitting transactions while a block is flushed. Returns its handle and the
 /// actor thread's join handle; it stops when `shutdown` turns true or every handle is dropped.
+/// Must be called inside the node's tokio runtime. Errors: no runtime, or a thread could not
+/// be started.
 pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::JoinHandle<()>)> {
     let ActorParts {
         store,
@@ -380,7 +411,9 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         durable,
         net,
         myself: tx.downgrade(),
-        syncing: None,
+        runtime: tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?,
+        sync: None,
+        sync_sessions: 0,
         metrics: HashMap::new(),
         best_peer_height: 0,
     };
@@ -454,7 +487,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         jobs,
         candidates: HashMap::new(),
         deferred: Vec::new(),
-        sync_stash: None,
+        sync_stash: VecDeque::new(),
         votes_out: Vec::new(),
         vote_log,
     };
@@ -574,15 +607,17 @@ impl Actor {
                 }
             }
             Command::PeerConnected => self.core.start_sync(self.core.head.height.max(1)),
-            Command::Synced(from, r) => {
-                self.core.syncing = None;
-                match r {
+            Command::Synced(range) => {
+                if !self.core.sync_answer_is_current(&range) {
+                    return;
+                }
+                match range.result {
                     Ok(answer) => {
                         tracing::debug!(peer = %answer.peer, head = answer.resp.head, blocks = answer.resp.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
-                            self.sync_stash = Some((from, answer));
+                            self.sync_stash.push_back((range.from, answer));
                         } else {
-                            self.apply_synced(from, answer);
+                            self.apply_synced(range.from, answer);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "sync request failed"),
@@ -779,7 +814,7 @@ impl Actor {
             total_ms = flight.started.elapsed().as_millis() as u64,
             "committed final block"
         );
-        if let Some((from, answer)) = self.sync_stash.take() {
+        while let Some((from, answer)) = self.sync_stash.pop_front() {
             self.apply_synced(from, answer);
         }
         for (msg, p) in std::mem::take(&mut self.deferred) {

@@ -214,9 +214,11 @@ impl PowActor {
                 let from = self.finalized() + 1;
                 self.core.start_sync(from);
             }
-            Command::Synced(_, r) => {
-                self.core.syncing = None;
-                let Ok(super::SyncAnswer { peer, resp, .. }) = r else {
+            Command::Synced(range) => {
+                if !self.core.sync_answer_is_current(&range) {
+                    return;
+                }
+                let Ok(super::SyncAnswer { peer, resp, .. }) = range.result else {
                     return;
                 };
                 let mut last = None;

@@ -1,52 +1,220 @@
 //! Catching up: certified blocks fetched from peers are checked in full and committed in
 //! order; a peer whose answer does not verify is penalised and the next peer is asked.
+//!
+//! A **sync session** is one task that asks for consecutive ranges, each starting where the
+//! previous answer ended, with the next range's request in flight while the current answer's
+//! signatures are verified and the one before is applied by the chain actor (three stages at
+//! once). At most [`SYNC_AHEAD`] answers are held between fetching and applying. Answers reach
+//! the actor in order; when one does not apply in full, the actor ends the session (its later
+//! answers are dropped by session id) and starts a new one from its head.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use auditchain_consensus::bft::BftInput;
-use auditchain_primitives::Header;
+use auditchain_p2p::{BlocksRequest, MAX_SYNC_BLOCKS, NetHandle, P2pError};
 use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, last_commit_hash};
+use auditchain_primitives::{Header, Transaction};
 use auditchain_storage::BlockCommit;
+use tokio::sync::{Semaphore, mpsc};
 
-use crate::verify::CheckedBlock;
+use super::{Actor, Command, Core, SYNC_PATIENCE, SyncAnswer, SyncSession, SyncedRange, now_ms};
+use crate::verify::{CheckedBlock, HeaderRules, check_block};
 
-use super::{Actor, SyncAnswer, now_ms};
-use crate::verify::{HeaderRules, check_block};
+/// Most answers of a sync session fetched but not yet applied (each at most
+/// `MAX_SYNC_RESPONSE_BYTES`, typically `SYNC_RESPONSE_TARGET_BYTES`): one being applied, one
+/// being verified, one being fetched.
+const SYNC_AHEAD: usize = 3;
+
+impl Core {
+    /// Starts a sync session from height `from` unless one is running and answered within
+    /// [`SYNC_PATIENCE`]. On a round-robin chain the session goes on range after range until
+    /// it reaches the answering peer's head, verifying each answer's transaction signatures
+    /// (ZIP-215, on all cores) before the chain actor gets it; on a proof-of-work chain it asks
+    /// once. Answers come back as [`Command::Synced`].
+    pub(super) fn start_sync(&mut self, from: u64) {
+        if self
+            .sync
+            .as_ref()
+            .is_some_and(|s| s.progress.elapsed() < SYNC_PATIENCE)
+        {
+            return;
+        }
+        self.restart_sync(from);
+    }
+
+    /// Ends the running sync session, if any (its answers still queued are dropped), and
+    /// starts a new one from height `from`.
+    pub(super) fn restart_sync(&mut self, from: u64) {
+        if let Some(old) = self.sync.take() {
+            old.task.abort();
+        }
+        let Some(net) = self.net.clone() else { return };
+        let Some(me) = self.myself.upgrade() else {
+            return;
+        };
+        self.sync_sessions += 1;
+        let id = self.sync_sessions;
+        let pipelined = self.genesis.round_robin().is_some();
+        let task = self
+            .runtime
+            .spawn(sync_session(net, me, id, from, pipelined));
+        self.sync = Some(SyncSession {
+            id,
+            progress: Instant::now(),
+            task,
+        });
+    }
+
+    /// Whether `range` comes from the running session (answers of an ended one are to be
+    /// dropped). Its last answer ends the session.
+    pub(super) fn sync_answer_is_current(&mut self, range: &SyncedRange) -> bool {
+        match &mut self.sync {
+            Some(s) if s.id == range.session => {
+                if range.more {
+                    s.progress = Instant::now();
+                } else {
+                    self.sync = None;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Asks peers (each request goes to the next peer in turn) for consecutive ranges from
+/// `from`, and sends each answer to the chain actor in order; see the module docs. Ends after
+/// a failed request, an answer that reaches the peer's head or makes no progress, or (unless
+/// `pipelined`) after the first answer.
+async fn sync_session(
+    net: NetHandle,
+    me: mpsc::Sender<Command>,
+    session: u64,
+    mut from: u64,
+    pipelined: bool,
+) {
+    let slots = Arc::new(Semaphore::new(SYNC_AHEAD));
+    let fetch = |from: u64| {
+        let (net, slots) = (net.clone(), Arc::clone(&slots));
+        async move {
+            let slot = slots.acquire_owned().await.map_err(|_| P2pError::Stopped)?;
+            let req = BlocksRequest {
+                from,
+                to: from + MAX_SYNC_BLOCKS - 1,
+            };
+            net.request_blocks(req).await.map(|r| (slot, r))
+        }
+    };
+    let mut current = fetch(from).await;
+    loop {
+        let (result, next) = match current {
+            Err(e) => (Err(e), None),
+            Ok((slot, (peer, resp))) => {
+                let last = resp.blocks.last().map(|b| b.block.header.height);
+                let next_from = last.filter(|&l| pipelined && l > from && resp.head > l);
+                let answer = checked_answer(peer, resp, slot, pipelined);
+                match next_from {
+                    Some(l) => {
+                        let (answer, next) = tokio::join!(answer, fetch(l));
+                        (answer, Some((l, next)))
+                    }
+                    None => (answer.await, None),
+                }
+            }
+        };
+        let more = next.is_some();
+        let range = SyncedRange {
+            session,
+            from,
+            result,
+            more,
+        };
+        if me.send(Command::Synced(range)).await.is_err() {
+            return;
+        }
+        match next {
+            Some((l, n)) => (from, current) = (l, n),
+            None => return,
+        }
+    }
+}
+
+/// The answer with its signatures verified on blocking threads at normal priority (if
+/// `verify`), so that the chain actor applies one answer while the next is checked.
+async fn checked_answer(
+    peer: auditchain_p2p::PeerRef,
+    resp: auditchain_p2p::BlocksResponse,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    verify: bool,
+) -> Result<SyncAnswer, P2pError> {
+    if !verify {
+        return Ok(SyncAnswer {
+            peer,
+            resp,
+            sigs_ok: Vec::new(),
+            _slot: slot,
+        });
+    }
+    tokio::task::spawn_blocking(move || {
+        let sigs_ok = signatures_by_block(&resp.blocks);
+        SyncAnswer {
+            peer,
+            resp,
+            sigs_ok,
+            _slot: slot,
+        }
+    })
+    .await
+    .map_err(|e| P2pError::Request {
+        peer: peer.to_string(),
+        reason: format!("checking signatures: {e}"),
+    })
+}
+
+/// Per block: whether every transaction signature verifies (ZIP-215, batched on all cores).
+fn signatures_by_block(blocks: &[CertifiedBlock]) -> Vec<bool> {
+    let all: Vec<&Transaction> = blocks.iter().flat_map(|b| &b.block.txs).collect();
+    let results = crate::verify::verify_parallel(&all);
+    let mut results = results.iter();
+    blocks
+        .iter()
+        .map(|b| {
+            results
+                .by_ref()
+                .take(b.block.txs.len())
+                .fold(true, |ok, r| ok & r.is_ok())
+        })
+        .collect()
+}
 
 impl Actor {
     /// Verifies and commits synced blocks in order; stops at the first that does not verify
     /// and penalises the peer that sent it. Then moves the engine to the new head and asks for
-    /// more if the peer is further ahead.
+    /// more if the peer is further ahead and the session has ended.
     ///
-    /// The next range is requested before this one is checked, so fetching (and the peer's
-    /// reading and encoding) overlaps with verifying and writing. The answer to a prefetch
-    /// asked `from` a head this node did not reach (the range before it did not apply in full)
-    /// is dropped without penalty and asked for again from the head; any other answer that
-    /// does not link is the peer's fault, as before.
+    /// An answer asked `from` a head this node did not reach (the range before it did not
+    /// apply in full) is dropped without penalty, and a new session starts from the head; any
+    /// other answer that does not link is the peer's fault.
     pub(super) fn apply_synced(&mut self, from: u64, answer: SyncAnswer) {
         let SyncAnswer {
             peer,
             resp,
             sigs_ok,
+            _slot,
         } = answer;
         let before = self.core.head.height;
         if from > before.max(1) {
-            self.core.start_sync(before.max(1));
+            self.core.restart_sync(before.max(1));
             return;
         }
-        if let Some(last) = resp.blocks.last().map(|b| b.block.header.height)
-            && resp.head > last
-            && last > before
-        {
-            self.core.start_sync(last);
-        }
-        if let Err(reason) = self.commit_synced(resp.blocks, &sigs_ok)
-            && let Some(net) = &self.core.net
-        {
+        if let Err(reason) = self.commit_synced(resp.blocks, &sigs_ok) {
             tracing::warn!(%peer, %reason, "bad sync response");
-            net.penalise(peer, reason);
-            // ask the next peer in turn
-            self.core.start_sync(self.core.head.height.max(1));
+            if let Some(net) = &self.core.net {
+                net.penalise(peer, reason);
+            }
+            // a new session: its first request goes to the next peer in turn
+            self.core.restart_sync(self.core.head.height.max(1));
             return;
         }
         self.core.best_peer_height = self.core.best_peer_height.max(resp.head);
@@ -197,5 +365,52 @@ impl Actor {
             self.refresh_validators();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::tests::{forged, tx};
+    use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
+    use auditchain_primitives::{Block, Hash, SecretKey, Signature};
+
+    fn block(txs: Vec<Transaction>) -> CertifiedBlock {
+        CertifiedBlock {
+            block: Block {
+                header: Header {
+                    version: HEADER_VERSION,
+                    height: 1,
+                    parent_hash: Hash::ZERO,
+                    timestamp_ms: 1,
+                    proposer: SecretKey::from_seed(&[1; 32]).public_key(),
+                    tx_root: Hash::ZERO,
+                    tx_count: 0,
+                    history_root: Hash::ZERO,
+                    history_size: 0,
+                    state_root: Hash::ZERO,
+                    last_commit_hash: Hash::ZERO,
+                    consensus: ConsensusFields::RoundRobin { round: 0 },
+                },
+                txs,
+                seal: Signature([0; 64]),
+            },
+            certificate: None,
+        }
+    }
+
+    #[test]
+    fn a_synced_block_is_marked_verified_only_if_all_its_signatures_verify() {
+        let key = SecretKey::from_seed(&[9; 32]);
+        let txs: Vec<Transaction> = (0..700).map(|i| tx(i, &key)).collect();
+        let mut bad = txs[300..650].to_vec();
+        bad[349] = forged(bad[349].clone());
+        let blocks = vec![
+            block(txs[..300].to_vec()),
+            block(bad),
+            block(Vec::new()),
+            block(txs[650..].to_vec()),
+        ];
+        assert_eq!(signatures_by_block(&blocks), vec![true, false, true, true]);
     }
 }
