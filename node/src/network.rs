@@ -22,7 +22,7 @@ use std::sync::Arc;
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{BlockProvider, InboundMessage, MessageRef, NetEvent, NetHandle, Verdict};
 use auditchain_primitives::tx::WireTx;
-use auditchain_primitives::vote::CertifiedBlock;
+use auditchain_primitives::vote::WireCertifiedBlock;
 use auditchain_primitives::{Header, Transaction};
 use auditchain_storage::ChainStore;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -48,16 +48,17 @@ impl BlockProvider for StoreBlocks {
         self.durable.borrow().height
     }
 
-    fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+    fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock> {
         let to = to.min(self.head());
         let mut out = Vec::new();
         for h in from..=to {
-            let (Ok(Some(block)), Ok(certificate)) =
-                (self.store.block(h), self.store.certificate(h))
-            else {
+            let Ok(certificate) = self.store.certificate(h) else {
                 break;
             };
-            out.push(CertifiedBlock { block, certificate });
+            let Ok(Some(block)) = self.store.block_wire(h, certificate) else {
+                break;
+            };
+            out.push(block);
         }
         out
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditchain_primitives::tx::WireTx;
-use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote};
+use auditchain_primitives::vote::{CommitCertificate, Vote, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, PublicKey, SecretKey, Transaction};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -311,21 +311,23 @@ pub struct BlocksRequest {
 }
 
 /// The answer to a [`BlocksRequest`]: consecutive certified blocks from `from`, possibly fewer
-/// than asked (limits, or the peer's head is lower), plus the peer's head height.
+/// than asked (limits, or the peer's head is lower), plus the peer's head height. The blocks'
+/// transactions are in wire form, not yet parsed: the asking node parses and checks them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlocksResponse {
     /// The answering node's head height.
     pub head: u64,
     /// The blocks, ascending.
-    pub blocks: Vec<CertifiedBlock>,
+    pub blocks: Vec<WireCertifiedBlock>,
 }
 
 /// Serves block sync requests from the node's storage.
 pub trait BlockProvider: Send + Sync + 'static {
     /// The final head height.
     fn head(&self) -> u64;
-    /// Certified blocks `from..=to` (consecutive from `from`; fewer if not available).
-    fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock>;
+    /// Certified blocks `from..=to` in wire form (consecutive from `from`; fewer if not
+    /// available).
+    fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock>;
 }
 
 /// What the network tells the node.

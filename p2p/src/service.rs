@@ -642,8 +642,9 @@ fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
 mod tests {
     use super::*;
     use crate::tests::{header, tx};
-    use auditchain_primitives::vote::CertifiedBlock;
-    use auditchain_primitives::{Block, Signature};
+    use auditchain_primitives::Signature;
+    use auditchain_primitives::tx::WireTx;
+    use auditchain_primitives::vote::WireCertifiedBlock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Blocks of `txs` copies of one transaction; records the highest height read.
@@ -656,16 +657,14 @@ mod tests {
         fn head(&self) -> u64 {
             100
         }
-        fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+        fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock> {
             self.highest_read.fetch_max(to, Ordering::Relaxed);
-            let tx = tx(0);
+            let tx = WireTx::from(tx(0));
             (from..=to)
-                .map(|height| CertifiedBlock {
-                    block: Block {
-                        header: header(height),
-                        txs: vec![tx.clone(); self.txs],
-                        seal: Signature([0; 64]),
-                    },
+                .map(|height| WireCertifiedBlock {
+                    header: header(height),
+                    seal: Signature([0; 64]),
+                    txs: vec![tx.clone(); self.txs],
                     certificate: None,
                 })
                 .collect()
@@ -683,7 +682,7 @@ mod tests {
         let resp = serve(&p, BlocksRequest { from: 5, to: 90 });
         let n = SYNC_RESPONSE_TARGET_BYTES.div_ceil(one);
         assert_eq!(resp.blocks.len(), n, "blocks of {one} bytes");
-        assert_eq!(resp.blocks[0].block.header.height, 5);
+        assert_eq!(resp.blocks[0].header.height, 5);
         assert_eq!(resp.head, 100);
         assert_eq!(p.highest_read.load(Ordering::Relaxed), 5 + n as u64 - 1);
         // empty blocks never reach the byte target: the answer runs to the peer's head
@@ -704,7 +703,7 @@ mod tests {
         let one = encoded_len(&p.blocks(1, 1)[0]).unwrap();
         assert!(one > SYNC_RESPONSE_TARGET_BYTES && 2 * one < MAX_SYNC_RESPONSE_BYTES);
         let resp = serve(&p, BlocksRequest { from: 7, to: 90 });
-        let heights: Vec<u64> = resp.blocks.iter().map(|b| b.block.header.height).collect();
+        let heights: Vec<u64> = resp.blocks.iter().map(|b| b.header.height).collect();
         assert_eq!(
             heights,
             vec![7, 8],

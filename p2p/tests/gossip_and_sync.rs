@@ -9,7 +9,9 @@ use auditchain_p2p::{
     Verdict,
 };
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
-use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind};
+use auditchain_primitives::vote::{
+    CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind, WireCertifiedBlock,
+};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, merkle};
 use tokio::sync::mpsc;
 
@@ -22,8 +24,8 @@ impl BlockProvider for Blocks {
     fn head(&self) -> u64 {
         self.0
     }
-    fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
-        (from..=to.min(self.0)).map(block).collect()
+    fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock> {
+        (from..=to.min(self.0)).map(|h| block(h).into()).collect()
     }
 }
 
@@ -220,8 +222,8 @@ async fn gossip_allowlist_penalties_and_sync() {
         256,
         "at most MAX_SYNC_BLOCKS per response"
     );
-    assert_eq!(resp.blocks[0], block(10));
-    assert_eq!(resp.blocks[255].block.header.height, 265);
+    assert_eq!(resp.blocks[0], block(10).into());
+    assert_eq!(resp.blocks[255].header.height, 265);
 
     // a peer outside the allowlist is refused: it never gets a connection to stay up
     let outsider = SecretKey::from_seed(&[99; 32]);

@@ -12,6 +12,7 @@ use crate::block::{Block, ConsensusFields, Header};
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::codec::encode;
 use crate::keys::{SecretKey, SignatureError, verify, verify_batch};
+use crate::tx::WireTx;
 
 /// Domain tag of the vote preimage (followed by one 0x00 byte).
 pub const VOTE_DOMAIN: &[u8] = b"auditchain:vote:v1\x00";
@@ -254,6 +255,34 @@ pub struct CertifiedBlock {
     pub block: Block,
     /// Its commit certificate (round-robin chains).
     pub certificate: Option<CommitCertificate>,
+}
+
+/// The wire form of a [`CertifiedBlock`]: its transactions as [`WireTx`], not parsed. Both
+/// encode to the same bytes (a transaction encodes as its wire form), so a node serves stored
+/// blocks in this form without parsing them, and the receiver parses (and checks) each
+/// transaction with `Transaction::try_from`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireCertifiedBlock {
+    /// The header.
+    pub header: Header,
+    /// The proposer's seal.
+    pub seal: Signature,
+    /// The transactions, in block order.
+    pub txs: Vec<WireTx>,
+    /// The commit certificate (round-robin chains).
+    pub certificate: Option<CommitCertificate>,
+}
+
+impl From<CertifiedBlock> for WireCertifiedBlock {
+    fn from(cb: CertifiedBlock) -> Self {
+        WireCertifiedBlock {
+            header: cb.block.header,
+            seal: cb.block.seal,
+            txs: cb.block.txs.into_iter().map(WireTx::from).collect(),
+            certificate: cb.certificate,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, seal_preimage, tx_root};
 use auditchain_primitives::merkle::{self, Frontier};
 use auditchain_primitives::tx::{Payload, TxBody, data_hash, signing_preimage};
+use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, Header, SecretKey, Transaction, codec, sha256};
 use serde_json::json;
 
@@ -207,4 +208,27 @@ fn header_and_block_bytes() {
     );
     assert_eq!(enc.len(), 2235);
     assert_eq!(codec::decode::<Block>(&enc).unwrap(), b);
+
+    // block sync sends stored blocks in their wire form, unparsed: the same bytes
+    for certificate in [None, Some(certificate(&b))] {
+        let cb = CertifiedBlock {
+            block: b.clone(),
+            certificate,
+        };
+        let enc = codec::encode(&cb).unwrap();
+        let wire = WireCertifiedBlock::from(cb.clone());
+        assert_eq!(codec::encode(&wire).unwrap(), enc);
+        assert_eq!(codec::decode::<WireCertifiedBlock>(&enc).unwrap(), wire);
+        assert_eq!(codec::decode::<CertifiedBlock>(&enc).unwrap(), cb);
+    }
+}
+
+fn certificate(b: &Block) -> CommitCertificate {
+    let key = SecretKey::from_seed(&[0x44; 32]);
+    CommitCertificate {
+        height: b.header.height,
+        round: 0,
+        block: b.hash(),
+        signatures: vec![(key.public_key(), key.sign(b"any bytes"))],
+    }
 }

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use auditchain_primitives::codec::CodecError;
 use auditchain_primitives::merkle::NewNode;
 use auditchain_primitives::tx::WireTx;
-use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
+use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -191,6 +191,15 @@ pub trait ChainStore: Send + Sync {
 
     /// Whole block at `height`.
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
+
+    /// The block at `height` in its wire form with `certificate` attached, its transactions
+    /// as stored and not parsed: for serving block sync, without the JSON parse and id hash
+    /// that [`ChainStore::block`] does per transaction (the receiver checks everything).
+    fn block_wire(
+        &self,
+        height: u64,
+        certificate: Option<CommitCertificate>,
+    ) -> Result<Option<WireCertifiedBlock>, StorageError>;
 
     /// Height of the canonical block with this hash.
     fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StorageError>;

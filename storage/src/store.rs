@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::{decode, encode};
 use auditchain_primitives::tx::Payload;
-use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
-use auditchain_primitives::{Block, Hash, PublicKey, merkle};
+use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCertifiedBlock};
+use auditchain_primitives::{Block, Hash, PublicKey, Transaction, merkle};
 
 use crate::id_index::{self, RunHeader};
 use crate::kv::{Kv, Write};
 use crate::tx_chunk;
-use crate::{BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, keys};
+use crate::{
+    BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, StoredTxWire, keys,
+};
 
 /// The chain store over backend `K`.
 pub struct Store<K: Kv> {
@@ -32,6 +34,51 @@ fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError
 }
 
 impl<K: Kv> Store<K> {
+    /// The header and stored transaction rows of the block at `height` (rows decoded but
+    /// not parsed), each row's stored position checked. Errors: [`StorageError::Corrupt`]
+    /// naming the block and the row.
+    fn block_rows(
+        &self,
+        height: u64,
+    ) -> Result<Option<(SealedHeader, Vec<StoredTxWire>)>, StorageError> {
+        let Some(sh) = self.header(height)? else {
+            return Ok(None);
+        };
+        let n = u64::from(sh.header.tx_count);
+        let first = sh
+            .header
+            .history_size
+            .checked_sub(n)
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("header at height {height}: tx_count exceeds history_size"),
+            })?;
+        let rows = self.tx_range(first, n)?;
+        if rows.len() as u64 != n {
+            return Err(StorageError::Corrupt {
+                what: format!(
+                    "block at height {height}: {} of {n} transactions present",
+                    rows.len()
+                ),
+            });
+        }
+        let mut txs = Vec::with_capacity(rows.len());
+        for (i, (_, v)) in rows.into_iter().enumerate() {
+            let st: StoredTxWire = decode(&v).map_err(corrupt(format!(
+                "transaction {i} of block at height {height}"
+            )))?;
+            if st.height != height || st.index as usize != i {
+                return Err(StorageError::Corrupt {
+                    what: format!(
+                        "transaction {i} of block at height {height}: stored position ({}, {}) differs",
+                        st.height, st.index
+                    ),
+                });
+            }
+            txs.push(st);
+        }
+        Ok(Some((sh, txs)))
+    }
+
     /// Wraps a backend.
     pub fn new(kv: K) -> Self {
         Self::with_id_tuning(kv, id_index::Tuning::default())
@@ -313,46 +360,38 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
-        let Some(sh) = self.header(height)? else {
+        let Some((sh, rows)) = self.block_rows(height)? else {
             return Ok(None);
         };
-        let n = u64::from(sh.header.tx_count);
-        let first = sh
-            .header
-            .history_size
-            .checked_sub(n)
-            .ok_or_else(|| StorageError::Corrupt {
-                what: format!("header at height {height}: tx_count exceeds history_size"),
-            })?;
-        let rows = self.tx_range(first, n)?;
-        if rows.len() as u64 != n {
-            return Err(StorageError::Corrupt {
-                what: format!(
-                    "block at height {height}: {} of {n} transactions present",
-                    rows.len()
-                ),
-            });
-        }
-        let mut txs = Vec::with_capacity(rows.len());
-        for (i, (_, v)) in rows.into_iter().enumerate() {
-            let st: StoredTx = decode(&v).map_err(corrupt(format!(
-                "transaction {i} of block at height {height}"
-            )))?;
-            if st.height != height || st.index as usize != i {
-                return Err(StorageError::Corrupt {
-                    what: format!(
-                        "transaction {i} of block at height {height}: stored position ({}, {}) differs",
-                        st.height, st.index
-                    ),
-                });
-            }
-            txs.push(st.tx);
-        }
+        let txs = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| {
+                Transaction::from_stored(w.tx).map_err(|e| StorageError::Corrupt {
+                    what: format!("transaction {i} of block at height {height}: {e}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Some(Block {
             header: sh.header,
             seal: sh.seal,
             txs,
         }))
+    }
+
+    fn block_wire(
+        &self,
+        height: u64,
+        certificate: Option<CommitCertificate>,
+    ) -> Result<Option<WireCertifiedBlock>, StorageError> {
+        Ok(self
+            .block_rows(height)?
+            .map(|(sh, rows)| WireCertifiedBlock {
+                header: sh.header,
+                seal: sh.seal,
+                txs: rows.into_iter().map(|w| w.tx).collect(),
+                certificate,
+            }))
     }
 
     fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {

@@ -6,6 +6,7 @@ static EMPTY: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> =
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::merkle::{self, Frontier};
 use auditchain_primitives::tx::{Payload, TxBody, data_hash};
+use auditchain_primitives::vote::{CertifiedBlock, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Signature, Transaction};
 use auditchain_storage::{
     BlockCommit, ChainStore, IndexKey, Kv, MemKv, SledKv, StorageError, Store,
@@ -161,6 +162,14 @@ fn exercise<K: Kv>(store: &Store<K>) {
     assert_eq!(store.head_height().unwrap(), Some(2));
     assert_eq!(store.block(1).unwrap().unwrap(), b1);
     assert_eq!(store.block(2).unwrap().unwrap(), b2);
+    // the unparsed form served to syncing peers holds the same block
+    let wire = store.block_wire(2, None).unwrap().unwrap();
+    let cb = CertifiedBlock {
+        block: b2.clone(),
+        certificate: None,
+    };
+    assert_eq!(wire, WireCertifiedBlock::from(cb));
+    assert_eq!(store.block_wire(3, None).unwrap(), None);
     assert_eq!(store.height_of(&b2.hash()).unwrap(), Some(2));
     assert_eq!(store.tx_seq(&b2.txs[0].id()).unwrap(), Some(3));
     let st = store.tx_at(2).unwrap().unwrap();
@@ -296,6 +305,8 @@ fn a_flipped_byte_in_a_stored_tx_position_is_reported_with_its_height() {
     v[4 + 4 * n + end0 + 3] ^= 0x01; // inside the height field of entry 1
     s.kv().apply(vec![(key, Some(v))]).unwrap();
     let e = s.block(1).unwrap_err().to_string();
+    assert!(e.contains("height 1"), "{e}");
+    let e = s.block_wire(1, None).unwrap_err().to_string();
     assert!(e.contains("height 1"), "{e}");
 }
 

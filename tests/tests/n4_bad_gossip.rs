@@ -12,7 +12,9 @@ use auditchain_node::node::P2pOptions;
 use auditchain_node::{Node, NodeOptions};
 use auditchain_p2p::{BlockProvider, GossipMessage, Proposal};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
-use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind};
+use auditchain_primitives::vote::{
+    CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind, WireCertifiedBlock,
+};
 use auditchain_primitives::{Block, Hash, Header, SecretKey, Signature, merkle};
 use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use auditchain_tests::{Testnet, wait_until, wire};
@@ -28,7 +30,7 @@ impl BlockProvider for Nothing {
     fn head(&self) -> u64 {
         0
     }
-    fn blocks(&self, _: u64, _: u64) -> Vec<CertifiedBlock> {
+    fn blocks(&self, _: u64, _: u64) -> Vec<WireCertifiedBlock> {
         Vec::new()
     }
 }
@@ -37,7 +39,7 @@ impl BlockProvider for Junk {
     fn head(&self) -> u64 {
         50
     }
-    fn blocks(&self, from: u64, to: u64) -> Vec<CertifiedBlock> {
+    fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock> {
         self.0.fetch_add(1, Ordering::SeqCst);
         (from..=to.min(50))
             .map(|h| {
@@ -60,6 +62,7 @@ impl BlockProvider for Junk {
                     }),
                     block,
                 }
+                .into()
             })
             .collect()
     }

@@ -13,7 +13,7 @@ use auditchain_genesis::ConsensusConfig;
 use auditchain_node::verify::verify_receipt;
 use auditchain_p2p::{BlockProvider, GossipMessage};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
-use auditchain_primitives::vote::CertifiedBlock;
+use auditchain_primitives::vote::WireCertifiedBlock;
 use auditchain_primitives::{Block, Hash, Header, merkle};
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_storage::{ChainStore, Kv, SledKv, Store};
@@ -26,7 +26,7 @@ impl BlockProvider for NoBlocks {
     fn head(&self) -> u64 {
         0
     }
-    fn blocks(&self, _: u64, _: u64) -> Vec<CertifiedBlock> {
+    fn blocks(&self, _: u64, _: u64) -> Vec<WireCertifiedBlock> {
         Vec::new()
     }
 }

@@ -26,11 +26,10 @@ use auditchain_consensus::RoundRobin;
 use auditchain_consensus::bft::{Bft, BftInput, BftOutput, BftReject};
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{
-    BlocksResponse, GossipMessage, InboundMessage, MessageRef, NetHandle, P2pError, PeerRef,
-    Proposal, Verdict,
+    GossipMessage, InboundMessage, MessageRef, NetHandle, P2pError, PeerRef, Proposal, Verdict,
 };
 use auditchain_primitives::merkle::Frontier;
-use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote};
+use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, Equivocation, Vote};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, SecretKey, Transaction};
 use auditchain_rpc::types::HeadView;
 use auditchain_storage::{BlockCommit, ChainStore, StorageError};
@@ -141,8 +140,11 @@ enum Command {
 /// A peer's answer to a block request, with its signatures checked off the chain actor.
 pub(crate) struct SyncAnswer {
     peer: PeerRef,
-    resp: BlocksResponse,
-    /// Per block of `resp`: every transaction signature verified (ZIP-215). Empty when not
+    /// The answering peer's head height.
+    head: u64,
+    /// The answer's blocks, their transactions parsed and checked for canonical form.
+    blocks: Vec<CertifiedBlock>,
+    /// Per block of `blocks`: every transaction signature verified (ZIP-215). Empty when not
     /// checked in advance (proof of work); a `false` block is verified in full when applied.
     sigs_ok: Vec<bool>,
     /// Held until the answer is applied or dropped: bounds the answers a session fetches
@@ -613,7 +615,7 @@ impl Actor {
                 }
                 match range.result {
                     Ok(answer) => {
-                        tracing::debug!(peer = %answer.peer, head = answer.resp.head, blocks = answer.resp.blocks.len(), "sync response");
+                        tracing::debug!(peer = %answer.peer, head = answer.head, blocks = answer.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
                             self.sync_stash.push_back((range.from, answer));
                         } else {

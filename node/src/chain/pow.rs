@@ -218,11 +218,14 @@ impl PowActor {
                 if !self.core.sync_answer_is_current(&range) {
                     return;
                 }
-                let Ok(super::SyncAnswer { peer, resp, .. }) = range.result else {
+                let Ok(super::SyncAnswer {
+                    peer, head, blocks, ..
+                }) = range.result
+                else {
                     return;
                 };
                 let mut last = None;
-                for cb in resp.blocks {
+                for cb in blocks {
                     let h = cb.block.header.height;
                     if self.on_block(cb.block) == Verdict::Reject {
                         if let Some(net) = &self.core.net {
@@ -232,9 +235,9 @@ impl PowActor {
                     }
                     last = Some(h);
                 }
-                self.core.best_peer_height = self.core.best_peer_height.max(resp.head);
+                self.core.best_peer_height = self.core.best_peer_height.max(head);
                 if let Some(l) = last
-                    && resp.head > l
+                    && head > l
                 {
                     self.core.start_sync(l + 1);
                 }

@@ -12,11 +12,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use auditchain_consensus::bft::BftInput;
-use auditchain_p2p::{BlocksRequest, MAX_SYNC_BLOCKS, NetHandle, P2pError};
-use auditchain_primitives::vote::{CertifiedBlock, CommitCertificate, last_commit_hash};
-use auditchain_primitives::{Header, Transaction};
+use auditchain_p2p::{
+    BlocksRequest, BlocksResponse, MAX_SYNC_BLOCKS, NetHandle, P2pError, PeerRef,
+};
+use auditchain_primitives::vote::{
+    CertifiedBlock, CommitCertificate, WireCertifiedBlock, last_commit_hash,
+};
+use auditchain_primitives::{Block, Header, Transaction};
 use auditchain_storage::BlockCommit;
-use tokio::sync::{Semaphore, mpsc};
+use rayon::prelude::*;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::{Actor, Command, Core, SYNC_PATIENCE, SyncAnswer, SyncSession, SyncedRange, now_ms};
 use crate::verify::{CheckedBlock, HeaderRules, check_block};
@@ -111,9 +116,9 @@ async fn sync_session(
         let (result, next) = match current {
             Err(e) => (Err(e), None),
             Ok((slot, (peer, resp))) => {
-                let last = resp.blocks.last().map(|b| b.block.header.height);
+                let last = resp.blocks.last().map(|b| b.header.height);
                 let next_from = last.filter(|&l| pipelined && l > from && resp.head > l);
-                let answer = checked_answer(peer, resp, slot, pipelined);
+                let answer = checked_answer(net.clone(), peer, resp, slot, pipelined);
                 match next_from {
                     Some(l) => {
                         let (answer, next) = tokio::join!(answer, fetch(l));
@@ -140,36 +145,73 @@ async fn sync_session(
     }
 }
 
-/// The answer with its signatures verified on blocking threads at normal priority (if
-/// `verify`), so that the chain actor applies one answer while the next is checked.
+/// The answer with its transactions parsed (checked for canonical form) and, if `verify`,
+/// its signatures verified: on blocking threads at normal priority, spread over all cores, so
+/// that the chain actor applies one answer while the next is checked. Errors: a transaction
+/// that does not parse (the peer is penalised), or the checking thread failed.
 async fn checked_answer(
-    peer: auditchain_p2p::PeerRef,
-    resp: auditchain_p2p::BlocksResponse,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    net: NetHandle,
+    peer: PeerRef,
+    resp: BlocksResponse,
+    slot: OwnedSemaphorePermit,
     verify: bool,
 ) -> Result<SyncAnswer, P2pError> {
-    if !verify {
-        return Ok(SyncAnswer {
+    let checked = tokio::task::spawn_blocking(move || {
+        let blocks = parse_blocks(resp.blocks)?;
+        let sigs_ok = if verify {
+            signatures_by_block(&blocks)
+        } else {
+            Vec::new()
+        };
+        Ok::<_, String>(SyncAnswer {
             peer,
-            resp,
-            sigs_ok: Vec::new(),
-            _slot: slot,
-        });
-    }
-    tokio::task::spawn_blocking(move || {
-        let sigs_ok = signatures_by_block(&resp.blocks);
-        SyncAnswer {
-            peer,
-            resp,
+            head: resp.head,
+            blocks,
             sigs_ok,
             _slot: slot,
+        })
+    })
+    .await;
+    match checked {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(reason)) => {
+            tracing::warn!(%peer, %reason, "bad sync response");
+            net.penalise(peer, reason.clone());
+            Err(P2pError::Request {
+                peer: peer.to_string(),
+                reason,
+            })
         }
-    })
-    .await
-    .map_err(|e| P2pError::Request {
-        peer: peer.to_string(),
-        reason: format!("checking signatures: {e}"),
-    })
+        Err(e) => Err(P2pError::Request {
+            peer: peer.to_string(),
+            reason: format!("checking the answer: {e}"),
+        }),
+    }
+}
+
+/// Parses every transaction of wire blocks (`Transaction::try_from`: JSON, canonical form,
+/// fields; in parallel). Errors: the first block holding a transaction that does not parse.
+fn parse_blocks(blocks: Vec<WireCertifiedBlock>) -> Result<Vec<CertifiedBlock>, String> {
+    blocks
+        .into_iter()
+        .map(|w| {
+            let height = w.header.height;
+            let txs = w
+                .txs
+                .into_par_iter()
+                .map(Transaction::try_from)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("block {height}: a transaction does not parse: {e}"))?;
+            Ok(CertifiedBlock {
+                block: Block {
+                    header: w.header,
+                    seal: w.seal,
+                    txs,
+                },
+                certificate: w.certificate,
+            })
+        })
+        .collect()
 }
 
 /// Per block: whether every transaction signature verifies (ZIP-215, batched on all cores).
@@ -199,7 +241,8 @@ impl Actor {
     pub(super) fn apply_synced(&mut self, from: u64, answer: SyncAnswer) {
         let SyncAnswer {
             peer,
-            resp,
+            head: peer_head,
+            blocks,
             sigs_ok,
             _slot,
         } = answer;
@@ -208,7 +251,7 @@ impl Actor {
             self.core.restart_sync(before.max(1));
             return;
         }
-        if let Err(reason) = self.commit_synced(resp.blocks, &sigs_ok) {
+        if let Err(reason) = self.commit_synced(blocks, &sigs_ok) {
             tracing::warn!(%peer, %reason, "bad sync response");
             if let Some(net) = &self.core.net {
                 net.penalise(peer, reason);
@@ -217,12 +260,12 @@ impl Actor {
             self.core.restart_sync(self.core.head.height.max(1));
             return;
         }
-        self.core.best_peer_height = self.core.best_peer_height.max(resp.head);
+        self.core.best_peer_height = self.core.best_peer_height.max(peer_head);
         if self.core.head.height > before {
             tracing::info!(
                 from = before + 1,
                 to = self.core.head.height,
-                peer_head = resp.head,
+                peer_head,
                 "synced blocks"
             );
             let _ = self.feed(BftInput::NewHead {
@@ -231,7 +274,7 @@ impl Actor {
             });
             self.candidates.clear();
             self.deferred.clear();
-            if resp.head > self.core.head.height {
+            if peer_head > self.core.head.height {
                 self.core.start_sync(self.core.head.height.max(1));
             }
         }
@@ -412,5 +455,18 @@ mod tests {
             block(txs[650..].to_vec()),
         ];
         assert_eq!(signatures_by_block(&blocks), vec![true, false, true, true]);
+    }
+
+    #[test]
+    fn wire_blocks_parse_back_and_a_bad_transaction_names_its_block() {
+        let key = SecretKey::from_seed(&[9; 32]);
+        let good = block((0..5).map(|i| tx(i, &key)).collect());
+        let wire = WireCertifiedBlock::from(good.clone());
+        assert_eq!(parse_blocks(vec![wire.clone()]), Ok(vec![good]));
+        let mut bad = wire.clone();
+        bad.header.height = 2;
+        bad.txs[3].body = bad.txs[3].body.replace('{', "{ ");
+        let e = parse_blocks(vec![wire, bad]).unwrap_err();
+        assert!(e.starts_with("block 2: a transaction does not parse"), "{e}");
     }
 }
