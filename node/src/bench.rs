@@ -262,14 +262,16 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         bail!("--events, --signers, --batch, --inflight and --repeat must be positive");
     }
     println!("measuring signature verification ceiling…");
+    let ticks = CpuTicks::now();
     let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
     println!(
-        "ed25519 (ZIP-215) verify: single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s",
+        "ed25519 (ZIP-215) verify: single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s{}",
         sig.single_one_core,
         sig.batch64_one_core,
         sig.batch256_one_core,
         sig.cores,
-        sig.batch256_all_cores
+        sig.batch256_all_cores,
+        CpuTicks::steal_note(ticks)
     );
 
     let bare = bare_contracts();
@@ -522,6 +524,7 @@ async fn ingest_once(
         lane_batches[i % lanes].push(EncodedBatch::new(b.to_vec())?);
     }
     let cpu0 = process_cpu_secs();
+    let ticks0 = CpuTicks::now();
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for lane in lane_batches {
@@ -566,7 +569,7 @@ async fn ingest_once(
     node.stop().await;
     let eps = head.history_size as f64 / total.as_secs_f64();
     println!(
-        "ingest: {} events committed in {} blocks in {:.2} s (all admitted after {:.2} s): {:.0} events/s end to end [{}]",
+        "ingest: {} events committed in {} blocks in {:.2} s (all admitted after {:.2} s): {:.0} events/s end to end [{}]{}",
         head.history_size,
         head.height,
         total.as_secs_f64(),
@@ -576,7 +579,8 @@ async fn ingest_once(
             "in-memory store"
         } else {
             "sled, flushed per block"
-        }
+        },
+        CpuTicks::steal_note(ticks0)
     );
     println!("rejected: {rejected}; mempool-full retries: {retries}");
     if let Some(cpu) = cpu {
@@ -605,6 +609,52 @@ fn process_cpu_secs() -> Option<f64> {
     let utime: f64 = rest.nth(11)?.parse().ok()?;
     let stime: f64 = rest.next()?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// Machine-wide CPU time counters from the first line of `/proc/stat` (proc(5)), ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTicks {
+    /// Time this virtual machine wanted a CPU while the hypervisor ran something else.
+    steal: u64,
+    /// All time: user, nice, system, idle, iowait, irq, softirq and steal.
+    total: u64,
+}
+
+impl CpuTicks {
+    /// The counters now; `None` where `/proc/stat` is missing or does not parse.
+    pub fn now() -> Option<CpuTicks> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<CpuTicks> {
+        let mut f = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace();
+        let v: Vec<u64> = f
+            .by_ref()
+            .take(8)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        (v.len() == 8).then(|| CpuTicks {
+            steal: v[7],
+            total: v.iter().sum(),
+        })
+    }
+
+    /// Text for a figure measured since `start`: the share of CPU time the hypervisor took
+    /// (steal, %), which lowers every rate measured meanwhile; empty where unknown.
+    pub fn steal_note(start: Option<CpuTicks>) -> String {
+        match (start, CpuTicks::now()) {
+            (Some(a), Some(b)) if b.total > a.total => format!(
+                " [hypervisor steal {:.0} % of CPU time]",
+                100.0 * b.steal.saturating_sub(a.steal) as f64 / (b.total - a.total) as f64
+            ),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Signs `record_event`s for event indexes `range` on all cores: event `i` is signed by
@@ -786,6 +836,20 @@ pub async fn submit_with_retry(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpu_ticks_read_steal_and_total_from_proc_stat() {
+        let t =
+            super::CpuTicks::parse("cpu  100 2 30 400 5 0 6 7 9 0\ncpu0 50 1 15 200 2 0 3 3 4 0\n")
+                .unwrap();
+        assert_eq!((t.steal, t.total), (7, 100 + 2 + 30 + 400 + 5 + 6 + 7));
+        assert!(super::CpuTicks::parse("cpu0 1 2 3\n").is_none());
+        assert!(super::CpuTicks::parse("cpu  1 2 x 4 5 6 7 8\n").is_none());
+        assert!(
+            super::CpuTicks::parse("cpu  1 2 3\n").is_none(),
+            "too few fields"
+        );
+    }
+
     use super::*;
 
     #[test]

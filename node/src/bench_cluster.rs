@@ -22,7 +22,7 @@ use auditchain_rpc::{AuditChainApiClient, RpcConfig};
 use serde_json::json;
 
 use crate::bench::{
-    BatchPoster, ClusterArgs, EncodedBatch, measure_sig_rates, presign, submit_with_retry,
+    BatchPoster, ClusterArgs, CpuTicks, EncodedBatch, measure_sig_rates, presign, submit_with_retry,
 };
 use crate::chain::now_ms;
 use crate::cli::sign_record;
@@ -231,10 +231,13 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
         bail!("--nodes, --events, --signers and --batch must be positive");
     }
     println!("measuring signature verification ceiling…");
+    let ticks = CpuTicks::now();
     let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
     println!(
-        "ed25519 (ZIP-215) verify, batches of 256 on {} cores: {:.0}/s",
-        sig.cores, sig.batch256_all_cores
+        "ed25519 (ZIP-215) verify, batches of 256 on {} cores: {:.0}/s{}",
+        sig.cores,
+        sig.batch256_all_cores,
+        CpuTicks::steal_note(ticks)
     );
 
     let validators: Vec<SecretKey> = (0..a.nodes).map(|_| SecretKey::generate()).collect();
@@ -306,6 +309,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
 
     // full load
     let probe = Probes::start(&urls, chain_id, &probers, &vec![0; a.nodes]);
+    let ticks = CpuTicks::now();
     let t0 = Instant::now();
     let batches = encode_batches(&full, a.batch)?;
     let admitted = submit_all(&urls, batches, None).await?;
@@ -314,11 +318,12 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     let (lat_full, next_nonces) = probe.finish().await?;
     let full_rate = admitted as f64 / full_secs;
     println!(
-        "full load: {admitted} events final on node 0 in {full_secs:.2} s ({} blocks): {full_rate:.0} events/s; submit→final p50 {:.0} ms, p99 {:.0} ms ({} probes)",
+        "full load: {admitted} events final on node 0 in {full_secs:.2} s ({} blocks): {full_rate:.0} events/s; submit→final p50 {:.0} ms, p99 {:.0} ms ({} probes){}",
         head.height,
         percentile(&lat_full, 50.0),
         percentile(&lat_full, 99.0),
-        lat_full.len()
+        lat_full.len(),
+        CpuTicks::steal_note(ticks)
     );
 
     // half load
@@ -332,6 +337,7 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     )
     .await?;
     let probe = Probes::start(&urls, chain_id, &probers, &next_nonces);
+    let ticks = CpuTicks::now();
     let before = head.history_size;
     let small = (a.batch / 4).max(1);
     let batches = encode_batches(&half, small)?;
@@ -344,15 +350,17 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     .await?;
     let (lat_half, _) = probe.finish().await?;
     println!(
-        "half load ({half_rate:.0} events/s for ~{} s): submit→final p50 {:.0} ms, p99 {:.0} ms ({} probes)",
+        "half load ({half_rate:.0} events/s for ~{} s): submit→final p50 {:.0} ms, p99 {:.0} ms ({} probes){}",
         a.half_load_secs,
         percentile(&lat_half, 50.0),
         percentile(&lat_half, 99.0),
-        lat_half.len()
+        lat_half.len(),
+        CpuTicks::steal_note(ticks)
     );
 
     // catch-up of a fresh observer
     let target = head.history_size;
+    let ticks = CpuTicks::now();
     let t1 = Instant::now();
     let (fresh, _) = start_node(
         &genesis,
@@ -366,10 +374,11 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     let caught = wait_events(&fresh.rpc_url(), target, Duration::from_secs(900)).await?;
     let catch_secs = t1.elapsed().as_secs_f64();
     println!(
-        "catch-up: a fresh node synced {} blocks / {} events in {catch_secs:.2} s: {:.0} events/s",
+        "catch-up: a fresh node synced {} blocks / {} events in {catch_secs:.2} s: {:.0} events/s{}",
         caught.height,
         caught.history_size,
-        caught.history_size as f64 / catch_secs
+        caught.history_size as f64 / catch_secs,
+        CpuTicks::steal_note(ticks)
     );
     println!(
         "targets (2 cores shared by all nodes): ≥ 12,000 events/s final; p99 ≤ 250 ms at half load; catch-up ≥ 50,000 events/s"

@@ -467,6 +467,9 @@ mod tests {
         bad.header.height = 2;
         bad.txs[3].body = bad.txs[3].body.replace('{', "{ ");
         let e = parse_blocks(vec![wire, bad]).unwrap_err();
-        assert!(e.starts_with("block 2: a transaction does not parse"), "{e}");
+        assert!(
+            e.starts_with("block 2: a transaction does not parse"),
+            "{e}"
+        );
     }
 }
