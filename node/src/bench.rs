@@ -240,7 +240,8 @@ pub async fn ceiling_now() -> anyhow::Result<f64> {
     Ok(tokio::task::spawn_blocking(move || all_cores_rate(&sig_items(8192), cores)).await?)
 }
 
-/// Measures the verification ceiling on `n` signatures per configuration.
+/// Measures the verification ceiling: single and batched (64, 256) on one core over `n`
+/// signatures each, and batched (256) on all cores sustained over [`CEILING_TIME`].
 pub fn measure_sig_rates(n: usize) -> SigRates {
     let items = sig_items(n);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());

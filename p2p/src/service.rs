@@ -653,6 +653,15 @@ mod tests {
         highest_read: AtomicU64,
     }
 
+    impl Big {
+        fn new(txs: usize) -> Big {
+            Big {
+                txs,
+                highest_read: AtomicU64::new(0),
+            }
+        }
+    }
+
     impl BlockProvider for Big {
         fn head(&self) -> u64 {
             100
@@ -673,10 +682,7 @@ mod tests {
 
     #[test]
     fn an_answer_ends_at_the_byte_target_and_reads_no_further() {
-        let p = Big {
-            txs: 4_000,
-            highest_read: AtomicU64::new(0),
-        };
+        let p = Big::new(4_000);
         let one = encoded_len(&p.blocks(1, 1)[0]).unwrap();
         assert!(one > 1 << 20 && one < SYNC_RESPONSE_TARGET_BYTES / 2);
         let resp = serve(&p, BlocksRequest { from: 5, to: 90 });
@@ -686,20 +692,14 @@ mod tests {
         assert_eq!(resp.head, 100);
         assert_eq!(p.highest_read.load(Ordering::Relaxed), 5 + n as u64 - 1);
         // empty blocks never reach the byte target: the answer runs to the peer's head
-        let small = Big {
-            txs: 0,
-            highest_read: AtomicU64::new(0),
-        };
+        let small = Big::new(0);
         let resp = serve(&small, BlocksRequest { from: 1, to: 1_000 });
         assert_eq!(resp.blocks.len(), 100, "up to the head");
     }
 
     #[test]
     fn an_answer_goes_past_a_first_block_above_the_byte_target() {
-        let p = Big {
-            txs: 16_000,
-            highest_read: AtomicU64::new(0),
-        };
+        let p = Big::new(16_000);
         let one = encoded_len(&p.blocks(1, 1)[0]).unwrap();
         assert!(one > SYNC_RESPONSE_TARGET_BYTES && 2 * one < MAX_SYNC_RESPONSE_BYTES);
         let resp = serve(&p, BlocksRequest { from: 7, to: 90 });

@@ -158,6 +158,7 @@ pub(crate) struct SyncedRange {
     session: u64,
     /// The height the request started at.
     from: u64,
+    /// The checked answer, or why the request or the check failed.
     result: Result<SyncAnswer, P2pError>,
     /// Whether the session goes on to the next range (false: this is its last answer).
     more: bool,
@@ -359,8 +360,9 @@ struct Actor {
     candidates: HashMap<Hash, Candidate>,
     /// Proposals for the next height that arrived while the head block was being written.
     deferred: Vec<(MessageRef, Box<Proposal>)>,
-    /// Sync answers that arrived while a block was being written, in order.
-    sync_stash: VecDeque<(u64, SyncAnswer)>,
+    /// Sync answers that arrived while a block was being written, in order, with their
+    /// session and start height.
+    sync_stash: VecDeque<(u64, u64, SyncAnswer)>,
     /// This node's votes to gossip at the end of the current step.
     votes_out: Vec<Vote>,
     /// This validator's own votes at the height in progress, as saved to the vote log.
@@ -617,7 +619,8 @@ impl Actor {
                     Ok(answer) => {
                         tracing::debug!(peer = %answer.peer, head = answer.head, blocks = answer.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
-                            self.sync_stash.push_back((range.from, answer));
+                            self.sync_stash
+                                .push_back((range.session, range.from, answer));
                         } else {
                             self.apply_synced(range.from, answer);
                         }
@@ -816,8 +819,11 @@ impl Actor {
             total_ms = flight.started.elapsed().as_millis() as u64,
             "committed final block"
         );
-        while let Some((from, answer)) = self.sync_stash.pop_front() {
-            self.apply_synced(from, answer);
+        while let Some((session, from, answer)) = self.sync_stash.pop_front() {
+            // applying an earlier one may have started a new session: the rest are stale
+            if session == self.core.sync_sessions {
+                self.apply_synced(from, answer);
+            }
         }
         for (msg, p) in std::mem::take(&mut self.deferred) {
             if let (Some(v), Some(net)) = (self.on_proposal(msg.clone(), p), &self.core.net) {
