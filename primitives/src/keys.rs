@@ -9,7 +9,8 @@
 
 use ed25519_consensus as zip215;
 use ed25519_dalek::Signer as _;
-use rand_core::{OsRng, RngCore};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{OsRng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{PublicKey, Signature};
@@ -123,7 +124,13 @@ pub fn verify_batch<M: AsRef<[u8]>>(
             msg.as_ref(),
         ));
     }
-    if batch.verify(OsRng).is_ok() {
+    // The batch equation's random 128-bit coefficients come from ChaCha20 keyed afresh from
+    // the OS for every batch: one `getrandom` call per batch instead of one per signature
+    // (ed25519-consensus draws a coefficient per signature), about 2 % of its cost in
+    // profiles of ingest and catch-up.
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    if batch.verify(ChaCha20Rng::from_seed(seed)).is_ok() {
         return vec![Ok(()); items.len()];
     }
     items
