@@ -29,6 +29,7 @@ use serde_json::json;
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions};
+use crate::verify::BLOCK_VERIFY_CHUNK_MAX;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -175,8 +176,11 @@ pub struct SigRates {
     pub batch64_one_core: f64,
     /// One core, batches of 256.
     pub batch256_one_core: f64,
-    /// All cores, batches of 256.
+    /// All cores, batches of 256 (as admission verifies): the ceiling ingest is compared with.
     pub batch256_all_cores: f64,
+    /// All cores, batches of [`BLOCK_VERIFY_CHUNK_MAX`] (as whole blocks and sync answers are
+    /// verified).
+    pub block_batch_all_cores: f64,
     /// Cores used.
     pub cores: usize,
 }
@@ -212,9 +216,9 @@ fn rate(n: usize, f: impl FnOnce()) -> f64 {
 /// within one minute while ingest itself held steady).
 const CEILING_TIME: Duration = Duration::from_secs(1);
 
-/// Signatures/s verified in batches of 256, `items` split over `cores` threads, each thread
-/// going over its part again until [`CEILING_TIME`] has passed.
-fn all_cores_rate(items: &[Item], cores: usize) -> f64 {
+/// Signatures/s verified in batches of `batch`, `items` split over `cores` threads, each
+/// thread going over its part again until [`CEILING_TIME`] has passed.
+fn all_cores_rate(items: &[Item], cores: usize, batch: usize) -> f64 {
     let t = Instant::now();
     let done = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -222,7 +226,7 @@ fn all_cores_rate(items: &[Item], cores: usize) -> f64 {
             let done = &done;
             s.spawn(move || {
                 while t.elapsed() < CEILING_TIME {
-                    for c in part.chunks(256) {
+                    for c in part.chunks(batch) {
                         assert!(verify_batch(c).iter().all(Result::is_ok));
                         done.fetch_add(c.len(), std::sync::atomic::Ordering::Relaxed);
                     }
@@ -237,11 +241,12 @@ fn all_cores_rate(items: &[Item], cores: usize) -> f64 {
 /// machine's speed drifts by up to 2× within minutes).
 pub async fn ceiling_now() -> anyhow::Result<f64> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    Ok(tokio::task::spawn_blocking(move || all_cores_rate(&sig_items(8192), cores)).await?)
+    Ok(tokio::task::spawn_blocking(move || all_cores_rate(&sig_items(8192), cores, 256)).await?)
 }
 
 /// Measures the verification ceiling: single and batched (64, 256) on one core over `n`
-/// signatures each, and batched (256) on all cores sustained over [`CEILING_TIME`].
+/// signatures each, and batched (256 and [`BLOCK_VERIFY_CHUNK_MAX`]) on all cores sustained over
+/// [`CEILING_TIME`].
 pub fn measure_sig_rates(n: usize) -> SigRates {
     let items = sig_items(n);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
@@ -259,12 +264,14 @@ pub fn measure_sig_rates(n: usize) -> SigRates {
     };
     let batch64_one_core = batched(64);
     let batch256_one_core = batched(256);
-    let batch256_all_cores = all_cores_rate(&items, cores);
+    let batch256_all_cores = all_cores_rate(&items, cores, 256);
+    let block_batch_all_cores = all_cores_rate(&items, cores, BLOCK_VERIFY_CHUNK_MAX);
     SigRates {
         single_one_core,
         batch64_one_core,
         batch256_one_core,
         batch256_all_cores,
+        block_batch_all_cores,
         cores,
     }
 }
@@ -277,12 +284,14 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let ticks = CpuTicks::now();
     let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
     println!(
-        "ed25519 (ZIP-215) verify: single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s{}",
+        "ed25519 (ZIP-215) verify: single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s | batch{BLOCK_VERIFY_CHUNK_MAX} {} cores {:.0}/s (blocks and sync; admission verifies in batches of 256){}",
         sig.single_one_core,
         sig.batch64_one_core,
         sig.batch256_one_core,
         sig.cores,
         sig.batch256_all_cores,
+        sig.cores,
+        sig.block_batch_all_cores,
         CpuTicks::steal_note(ticks)
     );
 

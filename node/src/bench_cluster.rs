@@ -234,9 +234,11 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     let ticks = CpuTicks::now();
     let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
     println!(
-        "ed25519 (ZIP-215) verify, batches of 256 on {} cores: {:.0}/s{}",
+        "ed25519 (ZIP-215) verify on {} cores: batches of 256 (admission) {:.0}/s, of {} (blocks, sync) {:.0}/s{}",
         sig.cores,
         sig.batch256_all_cores,
+        crate::verify::BLOCK_VERIFY_CHUNK_MAX,
+        sig.block_batch_all_cores,
         CpuTicks::steal_note(ticks)
     );
 
