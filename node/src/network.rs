@@ -22,7 +22,7 @@ use std::sync::Arc;
 use auditchain_genesis::Genesis;
 use auditchain_p2p::{BlockProvider, InboundMessage, MessageRef, NetEvent, NetHandle, Verdict};
 use auditchain_primitives::tx::WireTx;
-use auditchain_primitives::vote::WireCertifiedBlock;
+use auditchain_primitives::vote::{CommitCertificate, WireCertifiedBlock};
 use auditchain_primitives::{Header, Transaction};
 use auditchain_storage::ChainStore;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -61,6 +61,13 @@ impl BlockProvider for StoreBlocks {
             out.push(block);
         }
         out
+    }
+
+    fn certificate(&self, height: u64) -> Option<CommitCertificate> {
+        if height > self.head() {
+            return None;
+        }
+        self.store.certificate(height).ok().flatten()
     }
 }
 

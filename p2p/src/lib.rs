@@ -12,10 +12,10 @@
 //!   [`Verdict::Accept`], [`Verdict::Reject`] or [`Verdict::Ignore`] through
 //!   [`NetHandle::verdict`] (Lighthouse's pattern). A peer collecting [`BAN_THRESHOLD`] rejections
 //!   is disconnected and refused for [`BAN_DURATION`].
-//! - **Block sync** (request-response `/auditchain/sync/1`): [`BlocksRequest`] for a height range,
+//! - **Block sync** (request-response `/auditchain/sync/2`): [`BlocksRequest`] for a height range,
 //!   answered from the node's [`BlockProvider`] with at most [`MAX_SYNC_BLOCKS`] certified blocks
 //!   and [`MAX_SYNC_RESPONSE_BYTES`], ending at the block that reaches
-//!   [`SYNC_RESPONSE_TARGET_BYTES`].
+//!   [`SYNC_RESPONSE_TARGET_BYTES`], plus the certificate of the block before the range.
 //! - **Identify**, and redial of bootstrap addresses with exponential backoff (1 s doubling to
 //!   10 s).
 //!
@@ -311,12 +311,18 @@ pub struct BlocksRequest {
 }
 
 /// The answer to a [`BlocksRequest`]: consecutive certified blocks from `from`, possibly fewer
-/// than asked (limits, or the peer's head is lower), plus the peer's head height. The blocks'
-/// transactions are in wire form, not yet parsed: the asking node parses and checks them.
+/// than asked (limits, or the peer's head is lower), the peer's head height, and the peer's
+/// certificate of block `from − 1`. The blocks' transactions are in wire form, not yet parsed:
+/// the asking node parses and checks them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlocksResponse {
     /// The answering node's head height.
     pub head: u64,
+    /// The answering node's commit certificate of block `from − 1` (`None` for genesis, on a
+    /// proof-of-work chain, or if it does not have it). Canonical when the answer holds block
+    /// `from`, whose `last_commit_hash` names it: the asker, whose head is usually `from − 1`,
+    /// checks that link and stores it without receiving block `from − 1` again.
+    pub parent_certificate: Option<CommitCertificate>,
     /// The blocks, ascending.
     pub blocks: Vec<WireCertifiedBlock>,
 }
@@ -328,6 +334,8 @@ pub trait BlockProvider: Send + Sync + 'static {
     /// Certified blocks `from..=to` in wire form (consecutive from `from`; fewer if not
     /// available).
     fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock>;
+    /// The stored commit certificate of block `height` (`None` if there is none).
+    fn certificate(&self, height: u64) -> Option<CommitCertificate>;
 }
 
 /// What the network tells the node.

@@ -606,15 +606,15 @@ impl Service {
 }
 
 /// Answers a block request within the count and byte limits, ending the answer at the first
-/// block after `from` that brings it to [`SYNC_RESPONSE_TARGET_BYTES`]. The first block is
-/// usually the asker's own head (asked again for its certificate), so however large it is the
-/// answer goes on to the next block, unless that would pass [`MAX_SYNC_RESPONSE_BYTES`];
-/// otherwise a head block above the target would stall the asker.
+/// block that brings it to [`SYNC_RESPONSE_TARGET_BYTES`] and reading nothing past it. The
+/// first block is always sent, however large (genesis `max_block_bytes` bounds it), so that a
+/// block above the target cannot stall the asker. Adds the certificate of block `from − 1`.
 fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
     let head = provider.head();
     if req.from > req.to || req.from > head {
         return BlocksResponse {
             head,
+            parent_certificate: None,
             blocks: Vec::new(),
         };
     }
@@ -631,20 +631,29 @@ fn serve(provider: &dyn BlockProvider, req: BlocksRequest) -> BlocksResponse {
             break;
         }
         blocks.push(b);
-        if size >= SYNC_RESPONSE_TARGET_BYTES && h > req.from {
+        if size >= SYNC_RESPONSE_TARGET_BYTES {
             break;
         }
     }
-    BlocksResponse { head, blocks }
+    let parent_certificate = match req.from {
+        0 | 1 => None,
+        from => provider.certificate(from - 1),
+    };
+    BlocksResponse {
+        head,
+        parent_certificate,
+        blocks,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tests::{header, tx};
+    use auditchain_primitives::Hash;
     use auditchain_primitives::Signature;
     use auditchain_primitives::tx::WireTx;
-    use auditchain_primitives::vote::WireCertifiedBlock;
+    use auditchain_primitives::vote::{CommitCertificate, WireCertifiedBlock};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Blocks of `txs` copies of one transaction; records the highest height read.
@@ -678,6 +687,19 @@ mod tests {
                 })
                 .collect()
         }
+        fn certificate(&self, height: u64) -> Option<CommitCertificate> {
+            Some(cert_of(height))
+        }
+    }
+
+    /// A certificate naming `height` (its contents are not checked here).
+    fn cert_of(height: u64) -> CommitCertificate {
+        CommitCertificate {
+            height,
+            round: 0,
+            block: Hash([height as u8; 32]),
+            signatures: Vec::new(),
+        }
     }
 
     #[test]
@@ -698,16 +720,26 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_goes_past_a_first_block_above_the_byte_target() {
+    fn a_first_block_above_the_byte_target_is_sent_alone() {
         let p = Big::new(16_000);
         let one = encoded_len(&p.blocks(1, 1)[0]).unwrap();
         assert!(one > SYNC_RESPONSE_TARGET_BYTES && 2 * one < MAX_SYNC_RESPONSE_BYTES);
         let resp = serve(&p, BlocksRequest { from: 7, to: 90 });
         let heights: Vec<u64> = resp.blocks.iter().map(|b| b.header.height).collect();
-        assert_eq!(
-            heights,
-            vec![7, 8],
-            "the asker's head and the block after it"
-        );
+        assert_eq!(heights, vec![7]);
+    }
+
+    #[test]
+    fn an_answer_carries_the_certificate_of_the_block_before_it() {
+        let p = Big::new(1);
+        let resp = serve(&p, BlocksRequest { from: 7, to: 8 });
+        assert_eq!(resp.parent_certificate, Some(cert_of(6)));
+        assert_eq!(resp.blocks.len(), 2);
+        // block 1's parent is genesis, which has no certificate
+        let resp = serve(&p, BlocksRequest { from: 1, to: 1 });
+        assert_eq!(resp.parent_certificate, None);
+        // beyond the head: nothing at all
+        let resp = serve(&p, BlocksRequest { from: 101, to: 120 });
+        assert_eq!((resp.parent_certificate, resp.blocks.len()), (None, 0));
     }
 }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::{BlocksRequest, BlocksResponse, MAX_SYNC_RESPONSE_BYTES};
 
 /// The sync protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/auditchain/sync/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/auditchain/sync/2");
 
 const MAX_REQUEST_BYTES: usize = 64;
 const MAX_RESPONSE_BYTES: usize = MAX_SYNC_RESPONSE_BYTES + (1 << 20);

@@ -27,6 +27,9 @@ impl BlockProvider for Blocks {
     fn blocks(&self, from: u64, to: u64) -> Vec<WireCertifiedBlock> {
         (from..=to.min(self.0)).map(|h| block(h).into()).collect()
     }
+    fn certificate(&self, _: u64) -> Option<CommitCertificate> {
+        None
+    }
 }
 
 fn block(height: u64) -> CertifiedBlock {

@@ -33,6 +33,9 @@ impl BlockProvider for Nothing {
     fn blocks(&self, _: u64, _: u64) -> Vec<WireCertifiedBlock> {
         Vec::new()
     }
+    fn certificate(&self, _: u64) -> Option<CommitCertificate> {
+        None
+    }
 }
 
 impl BlockProvider for Junk {
@@ -65,6 +68,9 @@ impl BlockProvider for Junk {
                 .into()
             })
             .collect()
+    }
+    fn certificate(&self, _: u64) -> Option<CommitCertificate> {
+        None
     }
 }
 

@@ -13,7 +13,7 @@ use auditchain_genesis::ConsensusConfig;
 use auditchain_node::verify::verify_receipt;
 use auditchain_p2p::{BlockProvider, GossipMessage};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
-use auditchain_primitives::vote::WireCertifiedBlock;
+use auditchain_primitives::vote::{CommitCertificate, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, Header, merkle};
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_storage::{ChainStore, Kv, SledKv, Store};
@@ -28,6 +28,9 @@ impl BlockProvider for NoBlocks {
     }
     fn blocks(&self, _: u64, _: u64) -> Vec<WireCertifiedBlock> {
         Vec::new()
+    }
+    fn certificate(&self, _: u64) -> Option<CommitCertificate> {
+        None
     }
 }
 

@@ -142,6 +142,8 @@ pub(crate) struct SyncAnswer {
     peer: PeerRef,
     /// The answering peer's head height.
     head: u64,
+    /// The peer's certificate of the block before the range (unchecked).
+    parent_certificate: Option<CommitCertificate>,
     /// The answer's blocks, their transactions parsed and checked for canonical form.
     blocks: Vec<CertifiedBlock>,
     /// Per block of `blocks`: every transaction signature verified (ZIP-215). Empty when not
@@ -610,7 +612,7 @@ impl Actor {
                     net.verdict(msg, v);
                 }
             }
-            Command::PeerConnected => self.core.start_sync(self.core.head.height.max(1)),
+            Command::PeerConnected => self.core.start_sync(self.core.head.height + 1),
             Command::Synced(range) => {
                 if !self.core.sync_answer_is_current(&range) {
                     return;
@@ -766,7 +768,7 @@ impl Actor {
                         block = %certificate.block,
                         "decided a block this node does not hold; syncing"
                     );
-                    self.core.start_sync(self.core.head.height.max(1));
+                    self.core.start_sync(self.core.head.height + 1);
                 }
             },
             BftOutput::Equivocation { first, second } => {
@@ -787,7 +789,7 @@ impl Actor {
                     head = self.core.head.height,
                     "behind peers; syncing"
                 );
-                self.core.start_sync(self.core.head.height.max(1));
+                self.core.start_sync(self.core.head.height + 1);
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Catching up: certified blocks fetched from peers are checked in full and committed in
 //! order; a peer whose answer does not verify is penalised and the next peer is asked.
 //!
-//! A **sync session** is one task that asks for consecutive ranges, each starting where the
-//! previous answer ended, with the next range's request in flight while the current answer's
-//! signatures are verified and the one before is applied by the chain actor (three stages at
-//! once). At most [`SYNC_AHEAD`] answers are held between fetching and applying. Answers reach
+//! A **sync session** is one task that asks for consecutive ranges, each starting after the
+//! previous answer's last block, with the next range's request in flight while the current
+//! answer's signatures are verified and the one before is applied by the chain actor (three
+//! stages at once). At most [`SYNC_AHEAD`] answers are held between fetching and applying. Answers reach
 //! the actor in order; when one does not apply in full, the actor ends the session (its later
 //! answers are dropped by session id) and starts a new one from its head.
 
@@ -18,7 +18,7 @@ use auditchain_p2p::{
 use auditchain_primitives::vote::{
     CertifiedBlock, CommitCertificate, WireCertifiedBlock, last_commit_hash,
 };
-use auditchain_primitives::{Block, Header, Transaction};
+use auditchain_primitives::{Block, Hash, Header, PublicKey, Transaction};
 use auditchain_storage::BlockCommit;
 use rayon::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -117,7 +117,9 @@ async fn sync_session(
             Err(e) => (Err(e), None),
             Ok((slot, (peer, resp))) => {
                 let last = resp.blocks.last().map(|b| b.header.height);
-                let next_from = last.filter(|&l| pipelined && l > from && resp.head > l);
+                let next_from = last
+                    .filter(|&l| pipelined && l >= from && resp.head > l)
+                    .map(|l| l + 1);
                 let answer = checked_answer(net.clone(), peer, resp, slot, pipelined);
                 match next_from {
                     Some(l) => {
@@ -157,15 +159,25 @@ async fn checked_answer(
     verify: bool,
 ) -> Result<SyncAnswer, P2pError> {
     let checked = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
         let blocks = parse_blocks(resp.blocks)?;
+        let parsed = t.elapsed();
         let sigs_ok = if verify {
             signatures_by_block(&blocks)
         } else {
             Vec::new()
         };
+        tracing::debug!(
+            blocks = blocks.len(),
+            txs = blocks.iter().map(|b| b.block.txs.len()).sum::<usize>(),
+            parse_ms = parsed.as_millis() as u64,
+            verify_ms = (t.elapsed() - parsed).as_millis() as u64,
+            "sync answer checked"
+        );
         Ok::<_, String>(SyncAnswer {
             peer,
             head: resp.head,
+            parent_certificate: resp.parent_certificate,
             blocks,
             sigs_ok,
             _slot: slot,
@@ -214,6 +226,22 @@ fn parse_blocks(blocks: Vec<WireCertifiedBlock>) -> Result<Vec<CertifiedBlock>, 
         .collect()
 }
 
+/// Checks a peer's certificate of this node's `head` (sent with a sync answer): it must be a
+/// valid commit certificate of `head` by `validators` (the set of its height); genesis has
+/// none. Errors: why not, naming the height (the peer's fault).
+fn check_head_certificate(
+    chain_id: &Hash,
+    head: &Header,
+    validators: &[PublicKey],
+    cert: &CommitCertificate,
+) -> Result<(), String> {
+    if head.height == 0 {
+        return Err("a certificate for the genesis block".into());
+    }
+    cert.check_header(chain_id, head, validators)
+        .map_err(|e| format!("block {}: certificate: {e}", head.height))
+}
+
 /// Per block: whether every transaction signature verifies (ZIP-215, in batches of up to
 /// 4,096 on all cores).
 fn signatures_by_block(blocks: &[CertifiedBlock]) -> Vec<bool> {
@@ -236,29 +264,32 @@ impl Actor {
     /// and penalises the peer that sent it. Then moves the engine to the new head and asks for
     /// more if the peer is further ahead and the session has ended.
     ///
-    /// An answer asked `from` a head this node did not reach (the range before it did not
-    /// apply in full) is dropped without penalty, and a new session starts from the head; any
+    /// An answer asked `from` past the height after the head (the range before it did not
+    /// apply in full) is dropped without penalty, and a new session starts after the head; any
     /// other answer that does not link is the peer's fault.
     pub(super) fn apply_synced(&mut self, from: u64, answer: SyncAnswer) {
         let SyncAnswer {
             peer,
             head: peer_head,
+            parent_certificate,
             blocks,
             sigs_ok,
             _slot,
         } = answer;
         let before = self.core.head.height;
-        if from > before.max(1) {
-            self.core.restart_sync(before.max(1));
+        let t = Instant::now();
+        if from > before + 1 {
+            self.core.restart_sync(before + 1);
             return;
         }
-        if let Err(reason) = self.commit_synced(blocks, &sigs_ok) {
+        let parent_certificate = parent_certificate.filter(|_| from == before + 1);
+        if let Err(reason) = self.commit_synced(parent_certificate, blocks, &sigs_ok) {
             tracing::warn!(%peer, %reason, "bad sync response");
             if let Some(net) = &self.core.net {
                 net.penalise(peer, reason);
             }
             // a new session: its first request goes to the next peer in turn
-            self.core.restart_sync(self.core.head.height.max(1));
+            self.core.restart_sync(self.core.head.height + 1);
             return;
         }
         self.core.best_peer_height = self.core.best_peer_height.max(peer_head);
@@ -267,6 +298,7 @@ impl Actor {
                 from = before + 1,
                 to = self.core.head.height,
                 peer_head,
+                apply_ms = t.elapsed().as_millis() as u64,
                 "synced blocks"
             );
             let _ = self.feed(BftInput::NewHead {
@@ -276,22 +308,28 @@ impl Actor {
             self.candidates.clear();
             self.deferred.clear();
             if peer_head > self.core.head.height {
-                self.core.start_sync(self.core.head.height.max(1));
+                self.core.start_sync(self.core.head.height + 1);
             }
         }
     }
 
     /// Commits certified blocks that extend the head, each checked in full (signatures of a
-    /// block marked in `sigs_ok` were verified already). Errors: what is wrong with the first
-    /// bad block (the peer's fault).
+    /// block marked in `sigs_ok` were verified already). `head_certificate` is the peer's
+    /// certificate of this node's head, sent with the answer: it must certify the head, and
+    /// the first block's `last_commit_hash` must name it (it is canonical when the peer holds
+    /// the next block); without it the stored certificate is used. Errors: what is wrong with
+    /// the first bad block or with `head_certificate` (the peer's fault).
     fn commit_synced(
         &mut self,
+        head_certificate: Option<CommitCertificate>,
         blocks: Vec<CertifiedBlock>,
         sigs_ok: &[bool],
     ) -> Result<(), String> {
-        // the certificate of the head as the peer holds it: canonical when the peer has the
-        // next block (requests start at the head for this reason)
-        let mut parent_cert: Option<CommitCertificate> = None;
+        if let Some(c) = &head_certificate {
+            let set = self.core.validators_at(self.core.head.height)?;
+            check_head_certificate(&self.core.chain_id, &self.core.head, &set, c)?;
+        }
+        let mut parent_cert = head_certificate;
         let start = (
             self.core.head.clone(),
             self.core.head_hash,
@@ -417,7 +455,7 @@ mod tests {
     use super::*;
     use crate::admission::tests::{forged, tx};
     use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
-    use auditchain_primitives::{Block, Hash, SecretKey, Signature};
+    use auditchain_primitives::{SecretKey, Signature};
 
     fn block(txs: Vec<Transaction>) -> CertifiedBlock {
         CertifiedBlock {
@@ -456,6 +494,52 @@ mod tests {
             block(txs[650..].to_vec()),
         ];
         assert_eq!(signatures_by_block(&blocks), vec![true, false, true, true]);
+    }
+
+    #[test]
+    fn a_head_certificate_must_certify_the_head_with_a_quorum() {
+        use auditchain_primitives::vote::{Vote, VoteBody, VoteKind};
+        let chain = Hash([3; 32]);
+        let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let set: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
+        let mut head = block(Vec::new()).block.header;
+        head.height = 5;
+        let cert = |block: Hash, signers: &[SecretKey]| {
+            let mut signatures: Vec<(PublicKey, Signature)> = signers
+                .iter()
+                .map(|k| {
+                    let body = VoteBody {
+                        kind: VoteKind::Precommit,
+                        height: 5,
+                        round: 0,
+                        block: Some(block),
+                        validator: k.public_key(),
+                    };
+                    (k.public_key(), Vote::sign(&chain, body, k).signature)
+                })
+                .collect();
+            signatures.sort_by_key(|(pk, _)| *pk);
+            CommitCertificate {
+                height: 5,
+                round: 0,
+                block,
+                signatures,
+            }
+        };
+        let good = cert(head.hash(), &keys[..3]);
+        assert_eq!(check_head_certificate(&chain, &head, &set, &good), Ok(()));
+        // another block at that height, too few signers, a forged signature, genesis
+        let other = cert(Hash([1; 32]), &keys[..3]);
+        let few = cert(head.hash(), &keys[..2]);
+        let mut forged = good.clone();
+        forged.signatures[1].1.0[0] ^= 1;
+        for bad in [other, few, forged] {
+            let e = check_head_certificate(&chain, &head, &set, &bad).unwrap_err();
+            assert!(e.starts_with("block 5: certificate: "), "{e}");
+        }
+        let mut genesis = head.clone();
+        genesis.height = 0;
+        assert!(check_head_certificate(&chain, &genesis, &set, &good).is_err());
     }
 
     #[test]
