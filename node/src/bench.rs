@@ -4,8 +4,8 @@
 //! batched, one core and all cores) and the end-to-end ingest rate of one node: pre-signed
 //! events submitted over JSON-RPC in pipelined `audit_submitBatch` calls until committed
 //! (flushed to sled). The all-core rate is sustained over 1 s (about one ingest run) and
-//! measured again between runs (this machine's speed drifts by up to 2× within minutes) and the ratio is reported per run and as median ÷
-//! median. Signing and JSON encoding of the requests happen before the clock starts, as on a
+//! measured again between runs (this machine's speed drifts by up to 2× within minutes), and
+//! the ratio is reported per run and as median ÷ median. Signing and JSON encoding of the requests happen before the clock starts, as on a
 //! client's own machine; the process CPU time of each run is printed beside it.
 //!
 //! `bench cluster` runs N validators in this process over libp2p on loopback (each with its own
@@ -29,7 +29,7 @@ use serde_json::json;
 use crate::chain::now_ms;
 use crate::cli::sign_record;
 use crate::node::{Node, NodeOptions};
-use crate::verify::BLOCK_VERIFY_CHUNK_MAX;
+use crate::verify::{BLOCK_VERIFY_CHUNK_MAX, VERIFY_CHUNK};
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -241,7 +241,10 @@ fn all_cores_rate(items: &[Item], cores: usize, batch: usize) -> f64 {
 /// machine's speed drifts by up to 2× within minutes).
 pub async fn ceiling_now() -> anyhow::Result<f64> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    Ok(tokio::task::spawn_blocking(move || all_cores_rate(&sig_items(8192), cores, 256)).await?)
+    Ok(
+        tokio::task::spawn_blocking(move || all_cores_rate(&sig_items(8192), cores, VERIFY_CHUNK))
+            .await?,
+    )
 }
 
 /// Measures the verification ceiling: single and batched (64, 256) on one core over `n`
@@ -264,7 +267,7 @@ pub fn measure_sig_rates(n: usize) -> SigRates {
     };
     let batch64_one_core = batched(64);
     let batch256_one_core = batched(256);
-    let batch256_all_cores = all_cores_rate(&items, cores, 256);
+    let batch256_all_cores = all_cores_rate(&items, cores, VERIFY_CHUNK);
     let block_batch_all_cores = all_cores_rate(&items, cores, BLOCK_VERIFY_CHUNK_MAX);
     SigRates {
         single_one_core,
@@ -648,13 +651,11 @@ impl CpuTicks {
     }
 
     fn parse(stat: &str) -> Option<CpuTicks> {
-        let mut f = stat
+        let v: Vec<u64> = stat
             .lines()
             .next()?
             .strip_prefix("cpu ")?
-            .split_whitespace();
-        let v: Vec<u64> = f
-            .by_ref()
+            .split_whitespace()
             .take(8)
             .map(str::parse)
             .collect::<Result<_, _>>()

@@ -619,7 +619,6 @@ impl Actor {
                 }
                 match range.result {
                     Ok(answer) => {
-                        tracing::debug!(peer = %answer.peer, head = answer.head, blocks = answer.blocks.len(), "sync response");
                         if self.in_flight.is_some() {
                             self.sync_stash
                                 .push_back((range.session, range.from, answer));

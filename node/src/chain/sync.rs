@@ -4,9 +4,9 @@
 //! A **sync session** is one task that asks for consecutive ranges, each starting after the
 //! previous answer's last block, with the next range's request in flight while the current
 //! answer's signatures are verified and the one before is applied by the chain actor (three
-//! stages at once). At most [`SYNC_AHEAD`] answers are held between fetching and applying. Answers reach
-//! the actor in order; when one does not apply in full, the actor ends the session (its later
-//! answers are dropped by session id) and starts a new one from its head.
+//! stages at once). At most [`SYNC_AHEAD`] answers are held between fetching and applying.
+//! Answers reach the actor in order; when one does not apply in full, the actor ends the
+//! session (its later answers are dropped by session id) and starts a new one after its head.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -168,6 +168,8 @@ async fn checked_answer(
             Vec::new()
         };
         tracing::debug!(
+            %peer,
+            head = resp.head,
             blocks = blocks.len(),
             txs = blocks.iter().map(|b| b.block.txs.len()).sum::<usize>(),
             parse_ms = parsed.as_millis() as u64,
