@@ -159,11 +159,24 @@ pub fn bench_event(w: Workload, i: usize) -> BenchEvent {
     }
 }
 
-/// Runs a benchmark.
+/// Runs a benchmark until it ends or Ctrl-C / SIGTERM arrives.
+///
+/// # Errors
+/// The benchmark's own error, or "interrupted" on Ctrl-C / SIGTERM. Either way the benchmark's
+/// in-process nodes are dropped and its temporary directory (`$TMPDIR/auditchain-bench-*`,
+/// hundreds of MB after a cluster run) is removed before this returns.
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    match cmd {
-        BenchCmd::Ingest(a) => ingest(a).await,
-        BenchCmd::Cluster(a) => crate::bench_cluster::run(a).await,
+    let bench = async {
+        match cmd {
+            BenchCmd::Ingest(a) => ingest(a).await,
+            BenchCmd::Cluster(a) => crate::bench_cluster::run(a).await,
+        }
+    };
+    tokio::select! {
+        r = bench => r,
+        () = crate::cli::shutdown_signal() => {
+            bail!("interrupted by Ctrl-C or SIGTERM; the benchmark's temporary data was removed")
+        }
     }
 }
 

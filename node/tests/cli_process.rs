@@ -294,3 +294,57 @@ fn contract_commands_and_their_bad_input() {
     let err = fails(&["sla", "status", "nobody", "--rpc", &rpc]);
     assert!(err.contains("no SLA deadline"), "{err}");
 }
+
+/// An interrupted benchmark removes its temporary data directory: a `bench cluster` run leaves
+/// hundreds of MB behind otherwise, and repeated interrupted runs filled a disk.
+#[test]
+fn an_interrupted_bench_removes_its_temporary_data() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bench_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .expect("read tmp")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("auditchain-bench-"))
+            })
+            .collect()
+    };
+    let mut child = Command::new(common::BIN)
+        .args(["bench", "ingest", "--events", "200000", "--repeat", "1"])
+        .env("TMPDIR", tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bench");
+    let lines = common::stdout_lines(&mut child);
+    let mut child = common::Guard(child);
+    // the node is up and its data directory exists once submission starts
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("bench reached submission within 120 s");
+        if line.starts_with("submitting over JSON-RPC") {
+            break;
+        }
+    }
+    assert_eq!(bench_dirs().len(), 1, "the bench's data directory exists");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let status = common::wait_exit(&mut child.0, Duration::from_secs(60))
+        .expect("bench stopped within 60 s of SIGTERM");
+    assert!(!status.success(), "an interrupted bench reports failure");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(bench_dirs(), Vec::<std::path::PathBuf>::new());
+}
