@@ -764,12 +764,19 @@ pub struct EncodedBatch {
 impl EncodedBatch {
     /// Encodes `txs` as a JSON-RPC 2.0 `audit_submitBatch` request. Errors: encoding failures.
     pub fn new(txs: Vec<TxParam>) -> anyhow::Result<Self> {
-        let request = serde_json::to_vec(&json!({
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "audit_submitBatch",
-            "params": [txs],
-        }))?;
+        #[derive(serde::Serialize)]
+        struct Request<'a> {
+            jsonrpc: &'static str,
+            id: u32,
+            method: &'static str,
+            params: (&'a [TxParam],),
+        }
+        let request = serde_json::to_vec(&Request {
+            jsonrpc: "2.0",
+            id: 1,
+            method: "audit_submitBatch",
+            params: (&txs,),
+        })?;
         Ok(EncodedBatch {
             txs,
             request: request.into(),
