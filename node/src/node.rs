@@ -170,8 +170,9 @@ impl Node {
                 .clone()
                 .or_else(|| opts.key.clone())
                 .context("an observer needs a node key for the network")?;
-            let mut allowed = genesis.validators().to_vec();
-            allowed.extend(validators.iter().copied());
+            // the set in force and a scheduled one (a validator that governance removed is
+            // not let back in by a restart), and the observers
+            let mut allowed = validators.clone();
             allowed.extend(p.observers.iter().copied());
             let provider = Arc::new(StoreBlocks {
                 store: Arc::clone(&store),
@@ -203,6 +204,11 @@ impl Node {
             finalized: finalized.clone(),
             durable,
             shutdown: shutdown_rx,
+            observers: opts
+                .p2p
+                .as_ref()
+                .map(|p| p.observers.clone())
+                .unwrap_or_default(),
         })?;
         if let (Some(n), Some(ev)) = (&net, events) {
             tokio::spawn(pump(ev, n.clone(), handle.clone(), Arc::clone(&genesis)));

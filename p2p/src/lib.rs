@@ -2,9 +2,9 @@
 //!
 //! - **Transport**: TCP + Noise (XX, ed25519 identities) + Yamux.
 //! - **Permissioned**: a node's identity is an ed25519 key; only peers whose key is on the
-//!   allowlist (the genesis validator set plus observers from the node's config) may hold a
-//!   connection: others are refused when the connection is established (libp2p's
-//!   `allow_block_list`).
+//!   allowlist (the node's validator set plus observers from its config; the node keeps it in
+//!   step with governance through [`NetHandle::set_key_allowed`]) may hold a connection:
+//!   others are refused when the connection is established (libp2p's `allow_block_list`).
 //! - **Gossip** (gossipsub, unsigned, content-addressed message ids): three topics per chain,
 //!   derived from the genesis hash — `auditchain/<chain id>/txs/1`, `…/blocks/1`, `…/votes/1`.
 //!   Every message is validated before it is forwarded (`validate_messages()`): one that does not
@@ -469,21 +469,18 @@ impl NetHandle {
         rx.await.map_err(|_| P2pError::Stopped)?
     }
 
-    /// Allows the node whose identity key is `key` to connect (a validator added by
-    /// governance); idempotent, and it never waits: if the network task's queue is full the
-    /// call is dropped with a warning and the next refresh repeats it.
-    pub fn allow_key(&self, key: &PublicKey) {
+    /// Allows (`true`) or refuses (`false`) the node whose identity key is `key`: a validator
+    /// added or removed by governance. Refusing closes its connections. Idempotent, and it
+    /// never waits: returns `false` if the network task's queue was full (or the task has
+    /// stopped) and nothing was queued, so the caller can repeat it later.
+    pub fn set_key_allowed(&self, key: &PublicKey, allowed: bool) -> bool {
         let Ok(peer) = service::peer_id(key) else {
-            return;
+            return false;
         };
         let (reply, _) = oneshot::channel();
-        if self
-            .tx
-            .try_send(Command::SetAllowed(peer.to_string(), true, reply))
-            .is_err()
-        {
-            tracing::warn!(%peer, "network busy; allowing the peer later");
-        }
+        self.tx
+            .try_send(Command::SetAllowed(peer.to_string(), allowed, reply))
+            .is_ok()
     }
 
     /// Stops the network task and waits until it has released everything it held (the

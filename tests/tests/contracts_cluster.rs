@@ -716,3 +716,95 @@ async fn governance_adds_a_validator_to_a_running_3_node_cluster_and_it_proposes
         auditchain_node::verify::verify_chain(&store, &net.genesis, |_| {}).expect("valid chain");
     assert!(report.blocks > from_height);
 }
+
+/// Governance removes a validator from a running 4-node cluster: the other nodes refuse and
+/// disconnect its node (the allowlist follows the validator set), the remaining 3 keep
+/// finalizing, and a restarted node does not let the removed one back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governance_removes_a_validator_and_its_node_is_refused() {
+    let mut net = Testnet::new(4, 1, |g| {
+        let n = g.accounts.len();
+        g.accounts[n - 1].balance = 800; // writer 0 alone meets the 20 % quorum
+    });
+    for i in 0..4 {
+        net.start_node(i).await;
+    }
+    net.wait_connected().await;
+    let chain = net.genesis.hash();
+    let w0 = net.writers[0].clone();
+    let gone = 3;
+    let gone_key = net.validators[gone].public_key();
+    let c = net.client(0);
+    let propose = call(
+        &w0,
+        chain,
+        0,
+        Payload::GovPropose {
+            title: "remove a validator".into(),
+            description: "an organisation leaves".into(),
+            voting_period_blocks: 5,
+            action: Some(GovAction::RemoveValidator {
+                validator: gone_key,
+            }),
+            quadratic: false,
+        },
+    );
+    c.submit_and_wait(wire(&propose), None)
+        .await
+        .expect("propose");
+    let vote = call(
+        &w0,
+        chain,
+        1,
+        Payload::GovVote {
+            proposal: 0,
+            choice: Choice::Yes,
+        },
+    );
+    c.submit_and_wait(wire(&vote), None).await.expect("vote");
+    wait_until("the 3-validator set is in force", 60, async || {
+        let set = c.get_validators(None).await.expect("validators");
+        set.len() == 3 && set.iter().all(|v| v.public_key != gone_key)
+    })
+    .await;
+    wait_until(
+        "the removed validator's node is disconnected",
+        30,
+        async || peers_of(&net, gone).await.is_empty(),
+    )
+    .await;
+    // it keeps redialling, and is still refused
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(peers_of(&net, gone).await, Vec::new());
+    for i in 0..3 {
+        assert_eq!(
+            peers_of(&net, i).await.len(),
+            2,
+            "node {i} keeps the other two"
+        );
+    }
+    // the remaining three finalize without it
+    let rec = net.record(0, 2, "after_removal", "e-1", json!({"n": 1}));
+    let receipt = c
+        .submit_and_wait(wire(&rec), None)
+        .await
+        .expect("final with 3 validators");
+    let cert = receipt.certificate.as_ref().expect("certificate");
+    assert!(cert.signatures.iter().all(|(k, _)| *k != gone_key));
+    // a restart does not let it back in (the start-up allowlist is the set in force)
+    net.stop_node(0).await;
+    net.start_node(0).await;
+    wait_until("node 0 reconnects to nodes 1 and 2", 30, async || {
+        peers_of(&net, 0).await.len() == 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(peers_of(&net, gone).await, Vec::new());
+    net.stop_all().await;
+}
+
+/// The peers node `i` is connected to.
+async fn peers_of(net: &Testnet, i: usize) -> Vec<auditchain_p2p::PeerInfo> {
+    let n = net.node(i).net.as_ref().expect("net");
+    n.peers().await.expect("peers")
+}

@@ -18,7 +18,7 @@
 //! never received) fetches certified blocks from peers ([`auditchain_p2p::BlocksRequest`]),
 //! verifies each (certificate, header, signatures, roots, execution) and commits them in order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -310,6 +310,9 @@ pub struct ActorParts {
     pub durable: watch::Sender<Header>,
     /// Turns true to stop.
     pub shutdown: watch::Receiver<bool>,
+    /// Observer identities from the node's config: they stay on the network allowlist whatever
+    /// the validator set becomes.
+    pub observers: Vec<PublicKey>,
 }
 
 /// What both engines' actors share: storage, the head, the mempool, waiters, subscribers, the
@@ -369,6 +372,10 @@ struct Actor {
     votes_out: Vec<Vote>,
     /// This validator's own votes at the height in progress, as saved to the vote log.
     vote_log: (u64, Vec<Vote>),
+    /// Validators (in force or scheduled) that this actor has put on the network allowlist.
+    allowed_validators: BTreeSet<PublicKey>,
+    /// Observer identities from the node's config: allowed whatever the validator set.
+    observers: BTreeSet<PublicKey>,
 }
 
 /// The height up to which blocks are final, given the head: the head itself on a round-robin
@@ -396,6 +403,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         finalized,
         durable,
         shutdown,
+        observers,
     } = parts;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let last_finalized = finalized_height(&genesis, start.head.height);
@@ -496,6 +504,8 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         sync_stash: VecDeque::new(),
         votes_out: Vec::new(),
         vote_log,
+        allowed_validators: BTreeSet::new(),
+        observers: observers.into_iter().collect(),
     };
     actor.refresh_validators();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -514,7 +524,14 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
 impl Actor {
     /// Reads the validator set of the next height, and a scheduled change, from committed
     /// state and hands them to the header rules, the engine and the network allowlist. Called
-    /// after every committed block (two state reads); repeating it changes nothing.
+    /// at start-up and after every committed block (two state reads); repeating it changes
+    /// nothing.
+    ///
+    /// The allowlist follows the set: a key that joins the set in force or the scheduled one
+    /// is allowed; a key that has left both, and is not a configured observer, is refused and
+    /// disconnected (its votes and proposals stopped counting at the same height). Only these
+    /// changes are sent, so an operator's own `admin_setPeerAllowed` choices for keys whose
+    /// membership did not change are left as they are.
     fn refresh_validators(&mut self) {
         let next = self.core.head.height + 1;
         let set = match self.core.validators_at(next) {
@@ -538,11 +555,34 @@ impl Actor {
             tracing::error!(error = %e, "pending validator set unreadable");
             None
         });
-        // members already in force were allowed before (at start-up or when they joined)
         if let Some(net) = &self.core.net {
-            for k in set.iter().chain(pending.iter().flat_map(|p| &p.validators)) {
-                if !self.rules.validators().contains(k) {
-                    net.allow_key(k);
+            let wanted: BTreeSet<PublicKey> = set
+                .iter()
+                .chain(pending.iter().flat_map(|p| &p.validators))
+                .copied()
+                .collect();
+            // a command the network task had no room for is repeated at the next refresh
+            for k in wanted
+                .difference(&self.allowed_validators)
+                .copied()
+                .collect::<Vec<_>>()
+            {
+                if net.set_key_allowed(&k, true) {
+                    self.allowed_validators.insert(k);
+                }
+            }
+            for k in self
+                .allowed_validators
+                .difference(&wanted)
+                .copied()
+                .collect::<Vec<_>>()
+            {
+                let observer = self.observers.contains(&k);
+                if observer || net.set_key_allowed(&k, false) {
+                    if !observer {
+                        tracing::info!(key = %k, "left the validator set: refused by the allowlist");
+                    }
+                    self.allowed_validators.remove(&k);
                 }
             }
         }
