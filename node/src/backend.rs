@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use auditchain_genesis::Genesis;
 use auditchain_primitives::merkle::{self, MerkleError};
+use auditchain_primitives::receipt::ValidatorSetChange;
 use auditchain_primitives::tx::{Payload, TxError, WireTx, data_hash};
 use auditchain_primitives::{Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_rpc::types::*;
@@ -444,6 +445,7 @@ impl Backend for NodeBackend {
             history_index: seq,
             history_proof,
             certificate,
+            validator_set_changes: validator_set_changes(&*self.store, st.height)?,
         })
     }
 
@@ -720,4 +722,29 @@ impl Backend for NodeBackend {
             .map(|(seq, evidence)| EquivocationView { seq, evidence })
             .collect())
     }
+}
+
+/// The proofs of every validator-set change in force at or below `height`, in order:
+/// each block that wrote a new set, with its certificate and state-root witness.
+fn validator_set_changes(
+    store: &dyn ChainStore,
+    height: u64,
+) -> Result<Vec<ValidatorSetChange>, RpcError> {
+    let mut out = Vec::new();
+    for (h, witness) in store.set_change_witnesses(height).map_err(storage)? {
+        let header = store
+            .header(h)
+            .map_err(storage)?
+            .ok_or_else(|| RpcError::Unavailable(format!("header {h} missing")))?
+            .header;
+        let certificate = store.certificate(h).map_err(storage)?.ok_or_else(|| {
+            RpcError::Unavailable(format!("commit certificate of block {h} missing"))
+        })?;
+        out.push(ValidatorSetChange {
+            header,
+            certificate,
+            witness,
+        });
+    }
+    Ok(out)
 }

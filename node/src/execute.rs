@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use auditchain_contracts::{BlockCtx, BlockExec, EventRecord, StateError, StateRead, Writes};
 use auditchain_genesis::{Genesis, Role};
+use auditchain_primitives::bytes::sha256;
+use auditchain_primitives::receipt::{SetChangeWitness, StateWrite};
 use auditchain_primitives::{Hash, Header, PublicKey, Transaction, block::state_root};
 use auditchain_rpc::RpcError;
 use auditchain_storage::ChainStore;
@@ -128,6 +130,9 @@ pub struct Executed {
     pub validators: Option<Vec<PublicKey>>,
     /// The new state root.
     pub state_root: Hash,
+    /// When this block changed the validator set: what its state root was computed from,
+    /// the proof of the change that receipts carry.
+    pub set_change_witness: Option<SetChangeWitness>,
 }
 
 /// Executes `txs` of the block with context `ctx` on top of the state with root `prev_root`
@@ -210,11 +215,55 @@ pub fn execute<E: std::fmt::Display>(
         serde_json::to_vec(&out.events).map_err(|e| ExecError::State(e.to_string()))?;
     writes.insert(b"events".to_vec(), events_json.clone());
     let state_root = state_root(prev_root, &writes);
+    let set_change_witness = match out.validators {
+        Some(_) => Some(set_change_witness(prev_root, &writes, ctx.height)?),
+        None => None,
+    };
     Ok(Executed {
         state_writes: out.writes,
         events: out.events,
         events_json,
         validators: out.validators,
         state_root,
+        set_change_witness,
+    })
+}
+
+/// The state-root key of the validator set in force from `from_height` (a contract write, so
+/// under `state/`); [`ValidatorSetChange::verify`] looks the new set up there.
+///
+/// [`ValidatorSetChange::verify`]: auditchain_primitives::receipt::ValidatorSetChange::verify
+pub fn validator_set_key(from_height: u64) -> Vec<u8> {
+    [
+        b"state/".as_slice(),
+        &auditchain_contracts::keys::validators_at(from_height),
+    ]
+    .concat()
+}
+
+/// The witness of block `height`, which wrote the set for `height + 1`: the state-root
+/// preimage (`prev_root` and every write hashed) and the set as written. Errors: the block
+/// wrote no set for that height, or not as UTF-8 text.
+fn set_change_witness(
+    prev_root: &Hash,
+    writes: &BTreeMap<Vec<u8>, Vec<u8>>,
+    height: u64,
+) -> Result<SetChangeWitness, ExecError> {
+    let key = validator_set_key(height + 1);
+    let value = writes
+        .get(&key)
+        .ok_or_else(|| ExecError::State(format!("no validator set written for {}", height + 1)))?;
+    let validators_json = String::from_utf8(value.clone())
+        .map_err(|_| ExecError::State("a validator set that is not UTF-8".into()))?;
+    Ok(SetChangeWitness {
+        prev_state_root: *prev_root,
+        writes: writes
+            .iter()
+            .map(|(k, v)| StateWrite {
+                key: k.clone(),
+                value_hash: sha256(v),
+            })
+            .collect(),
+        validators_json,
     })
 }

@@ -363,21 +363,62 @@ pub fn verify_chain(
     })
 }
 
-/// Verifies a receipt offline against a genesis: chain id, tx signature and id, both inclusion
-/// proofs, seal, that the proposer was scheduled for that height and round in the genesis
-/// validator set, and the commit certificate (a quorum of that set precommitted the block).
-/// Errors: [`ReceiptError`].
+/// Verifies a receipt offline against a genesis, the only thing trusted: chain id, tx
+/// signature and id, both inclusion proofs, seal, that the proposer was scheduled for that
+/// height and round in the validator set of that height, and the commit certificate (a
+/// quorum of that set precommitted the block). The set of the receipt's height is followed
+/// from the genesis set through the receipt's `validator_set_changes`
+/// ([`receipt_validators`]). Errors: [`ReceiptError`].
 ///
 /// On a proof-of-work chain there is no certificate: the receipt proves that a listed miner
 /// sealed the header and that its hash meets the difficulty it claims; how deep the block is
 /// (its finality) is not provable from one header.
 pub fn verify_receipt(receipt: &Receipt, genesis: &Genesis) -> Result<(), ReceiptError> {
-    verify_receipt_with(receipt, genesis, genesis.validators())
+    let set = receipt_validators(receipt, genesis)?;
+    verify_receipt_with(receipt, genesis, &set)
+}
+
+/// The validator set in force at the receipt's height, followed from the genesis set through
+/// the receipt's validator-set changes: each must be certified by the set before it, and
+/// they must be in height order at or below the receipt's height. Errors:
+/// [`ReceiptError::ValidatorSetChange`] naming the change that fails.
+///
+/// What this cannot show: that no change was left out. A receipt without the latest change
+/// is checked against the older set, which then must have certified the block; validators
+/// that governance removed could still do that together. An auditor who already knows a
+/// later set passes it to [`verify_receipt_with`] instead (CometBFT's light clients bound
+/// the same risk with a trusting period).
+pub fn receipt_validators(
+    receipt: &Receipt,
+    genesis: &Genesis,
+) -> Result<Vec<PublicKey>, ReceiptError> {
+    let mut set = genesis.validators().to_vec();
+    let mut last = 0;
+    for change in &receipt.validator_set_changes {
+        let from = change.from_height();
+        if genesis.round_robin().is_none() {
+            return Err(ReceiptError::ValidatorSetChange(
+                "a proof-of-work chain does not change its miners".into(),
+            ));
+        }
+        if from <= last || from > receipt.header.height {
+            return Err(ReceiptError::ValidatorSetChange(format!(
+                "change at height {from} out of order (after {last}, receipt at {})",
+                receipt.header.height
+            )));
+        }
+        set = change.verify(
+            &genesis.hash(),
+            &set,
+            &crate::execute::validator_set_key(from),
+        )?;
+        last = from;
+    }
+    Ok(set)
 }
 
 /// [`verify_receipt`] against `validators`, the validator set in force at the receipt's
-/// height, for a round-robin chain whose set governance has changed since genesis (the set
-/// comes from a source the auditor trusts; headers do not commit to it). Errors:
+/// height as the auditor already knows it (its validator-set changes are not used). Errors:
 /// [`ReceiptError`].
 pub fn verify_receipt_with(
     receipt: &Receipt,

@@ -22,6 +22,7 @@
 //! | `Z`    | sequence u64                          | equivocation evidence      |
 //! | `K`    | contract state key                    | contract state value       |
 //! | `Y`    | height u64                            | the block's contract events|
+//! | `W`    | height u64                            | validator-set change witness |
 //!
 //! A posting list holds, for one block and one index key, the ascending sequence numbers of
 //! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
@@ -131,6 +132,11 @@ pub fn state(key: &[u8]) -> Vec<u8> {
 /// `Y` key of a block's contract events.
 pub fn contract_events(height: u64) -> Vec<u8> {
     with(b'Y', &[&height.to_be_bytes()])
+}
+
+/// `W` key of the witness of a block that wrote the next height's validator set.
+pub fn set_change_witness(height: u64) -> Vec<u8> {
+    with(b'W', &[&height.to_be_bytes()])
 }
 
 /// `U` key of a block's undo record.

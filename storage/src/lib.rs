@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::CodecError;
 use auditchain_primitives::merkle::NewNode;
+use auditchain_primitives::receipt::SetChangeWitness;
 use auditchain_primitives::tx::WireTx;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Signature, Transaction};
@@ -153,6 +154,9 @@ pub struct BlockCommit<'a> {
     pub state_writes: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The block's contract events, encoded by the caller (opaque here).
     pub contract_events: &'a [u8],
+    /// When the block wrote the next height's validator set (a governance change): its
+    /// state-root preimage, served in receipts as proof of the change.
+    pub set_change_witness: Option<&'a SetChangeWitness>,
 }
 
 /// Storage for one chain. All methods are safe to call from many threads.
@@ -244,6 +248,13 @@ pub trait ChainStore: Send + Sync {
 
     /// The commit certificate stored with the block at `height`, if any.
     fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StorageError>;
+
+    /// Witnesses of the blocks below `below` that changed the validator set, ascending by
+    /// height, as `(height, witness)`. Errors: backend failures, undecodable entries.
+    fn set_change_witnesses(
+        &self,
+        below: u64,
+    ) -> Result<Vec<(u64, SetChangeWitness)>, StorageError>;
 
     /// Appends equivocation evidence (two conflicting votes of one validator) and flushes.
     /// Evidence already stored (the same pair) is not stored twice. Returns its sequence number.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use auditchain_primitives::codec::{decode, encode};
+use auditchain_primitives::receipt::SetChangeWitness;
 use auditchain_primitives::tx::Payload;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, PublicKey, Transaction, merkle};
@@ -519,6 +520,31 @@ impl<K: Kv> ChainStore for Store<K> {
             .transpose()
     }
 
+    fn set_change_witnesses(
+        &self,
+        below: u64,
+    ) -> Result<Vec<(u64, SetChangeWitness)>, StorageError> {
+        self.kv
+            .scan(
+                &keys::set_change_witness(0),
+                &keys::set_change_witness(below),
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(k, v)| {
+                let height = k
+                    .get(1..9)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StorageError::Corrupt {
+                        what: "a validator-set witness key".into(),
+                    })?;
+                let w = decode(&v).map_err(corrupt(format!("witness of block {height}")))?;
+                Ok((height, w))
+            })
+            .collect()
+    }
+
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<u64, StorageError> {
         let bytes = encode(evidence)?;
         let last = self.kv.scan(
@@ -663,10 +689,12 @@ impl<K: Kv> ChainStore for Store<K> {
             parent_certificate: None,
             state_writes: &BTreeMap::new(),
             contract_events: &[],
+            set_change_witness: None,
         })?;
         let mut w: Vec<Write> = vec![
             (keys::certificate(head), None),
             (keys::contract_events(head), None),
+            (keys::set_change_witness(head), None),
         ];
         w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
         w.extend(undo);
@@ -778,6 +806,9 @@ impl<K: Kv> Store<K> {
         }
         for (k, v) in c.state_writes {
             updated.push((keys::state(k), v.clone()));
+        }
+        if let Some(witness) = c.set_change_witness {
+            w.push((keys::set_change_witness(h.height), Some(encode(witness)?)));
         }
         if !c.contract_events.is_empty() {
             w.push((

@@ -97,6 +97,7 @@ fn commit(
             parent_certificate: None,
             state_writes: &state,
             contract_events: b"[]",
+            set_change_witness: None,
         })
         .unwrap();
     assert_eq!(
@@ -155,6 +156,7 @@ fn exercise<K: Kv>(store: &Store<K>) {
             parent_certificate: None,
             state_writes: &EMPTY,
             contract_events: &[],
+            set_change_witness: None,
         }),
         Err(StorageError::NotNext { height: 1, head: 2 })
     ));
@@ -432,6 +434,7 @@ fn certificates_and_equivocations_are_stored() {
             parent_certificate: None,
             state_writes: &EMPTY,
             contract_events: &[],
+            set_change_witness: None,
         })
         .unwrap();
     assert_eq!(store.certificate(2).unwrap(), Some(cert.clone()));
@@ -460,6 +463,7 @@ fn certificates_and_equivocations_are_stored() {
             parent_certificate: Some(&canonical),
             state_writes: &EMPTY,
             contract_events: &[],
+            set_change_witness: None,
         })
         .unwrap();
     assert_eq!(store.certificate(2).unwrap(), Some(canonical));

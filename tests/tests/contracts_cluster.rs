@@ -703,6 +703,43 @@ async fn governance_adds_a_validator_to_a_running_3_node_cluster_and_it_proposes
         .collect();
     auditchain_node::verify::verify_receipt_with(&receipt, &net.genesis, &at)
         .expect("receipt verifies against the set in force");
+    // the receipt carries the change, certified by the genesis set: the genesis alone suffices
+    assert_eq!(receipt.validator_set_changes.len(), 1);
+    assert_eq!(receipt.validator_set_changes[0].from_height(), from_height);
+    assert_eq!(
+        auditchain_node::verify::receipt_validators(&receipt, &net.genesis).expect("followed"),
+        at
+    );
+    auditchain_node::verify::verify_receipt(&receipt, &net.genesis)
+        .expect("receipt verifies from the genesis alone");
+    let json = serde_json::to_string(&receipt).expect("json");
+    let back: auditchain_primitives::Receipt = serde_json::from_str(&json).expect("parses");
+    auditchain_node::verify::verify_receipt(&back, &net.genesis).expect("after a JSON round trip");
+    // a forged change is refused: another set, a changed write, a certificate short of quorum
+    let refused = |r: &auditchain_primitives::Receipt, what: &str| {
+        let e = auditchain_node::verify::verify_receipt(r, &net.genesis)
+            .expect_err("a forged change must not verify");
+        assert!(e.to_string().contains(what), "{e}");
+    };
+    let mut forged = receipt.clone();
+    let outsider = SecretKey::generate().public_key();
+    forged.validator_set_changes[0].witness.validators_json =
+        serde_json::to_string(&[outsider]).expect("json");
+    refused(&forged, "not the value written");
+    let mut forged = receipt.clone();
+    forged.validator_set_changes[0].witness.writes[0].value_hash = Hash([0; 32]);
+    refused(&forged, "state root");
+    let mut forged = receipt.clone();
+    forged.validator_set_changes[0]
+        .certificate
+        .signatures
+        .truncate(1);
+    refused(&forged, "certificate");
+    let mut forged = receipt.clone();
+    forged
+        .validator_set_changes
+        .push(forged.validator_set_changes[0].clone());
+    refused(&forged, "out of order");
     // a restart re-verifies the head under the new set and rejoins
     net.stop_node(1).await;
     net.start_node(1).await;
@@ -791,6 +828,12 @@ async fn governance_removes_a_validator_and_its_node_is_refused() {
         .expect("final with 3 validators");
     let cert = receipt.certificate.as_ref().expect("certificate");
     assert!(cert.signatures.iter().all(|(k, _)| *k != gone_key));
+    // its receipt proves the change, so the genesis alone verifies it
+    assert_eq!(receipt.validator_set_changes.len(), 1);
+    let set = auditchain_node::verify::receipt_validators(&receipt, &net.genesis).expect("set");
+    assert_eq!(set.len(), 3);
+    assert!(!set.contains(&gone_key));
+    auditchain_node::verify::verify_receipt(&receipt, &net.genesis).expect("verifies");
     // a restart does not let it back in (the start-up allowlist is the set in force)
     net.stop_node(0).await;
     net.start_node(0).await;

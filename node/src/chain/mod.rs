@@ -454,6 +454,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
                     parent_certificate: job.last_commit.as_ref(),
                     state_writes: &job.checked.executed.state_writes,
                     contract_events: &job.checked.executed.events_json,
+                    set_change_witness: job.checked.executed.set_change_witness.as_ref(),
                 });
                 if r.is_err() {
                     // a failing disk: do not spin; the actor retries the same block

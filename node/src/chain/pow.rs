@@ -389,6 +389,7 @@ impl PowActor {
                 parent_certificate: None,
                 state_writes: &checked.executed.state_writes,
                 contract_events: &checked.executed.events_json,
+                set_change_witness: checked.executed.set_change_witness.as_ref(),
             })
             .context("committing the block")?;
         let d = pow::fields(&block.header).map_or(0, |(d, _)| u128::from(d));

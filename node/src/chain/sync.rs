@@ -435,6 +435,7 @@ impl Actor {
                 parent_certificate: parent_cert.as_ref(),
                 state_writes: &checked.executed.state_writes,
                 contract_events: &checked.executed.events_json,
+                set_change_witness: checked.executed.set_change_witness.as_ref(),
             }) {
                 // our disk, not the peer: no penalty
                 tracing::error!(height = h, error = %e, "committing a synced block failed");
