@@ -1,7 +1,8 @@
 """Offline receipt verification (docs/blocks.md §Receipt), trusting only the chain id and the
 genesis validator set: the signed transaction and its id, the RFC 6962 inclusion of the tx id in
 the block (`tx_root`) and in the whole history (`history_root`), the proposer's seal, and a
-commit certificate of at least floor(2n/3)+1 distinct validators (precommits, ed25519). Signature
+commit certificate of at least floor(2n/3)+1 distinct validators (precommits, ed25519), with the
+validator set followed from genesis through the receipt's validator-set changes. Signature
 checks use PyNaCl (libsodium), which is stricter than the chain's ZIP-215 rule: a receipt it
 accepts is valid on chain; honest nodes never produce one it rejects."""
 import hashlib
@@ -65,10 +66,63 @@ def vote_preimage(chain_id: str, height: int, round_: int, block: bytes, validat
     return b"auditchain:vote:v1\x00" + _b(chain_id) + body
 
 
+def _check_certificate(c, chain_id: str, h: dict, block: bytes, validators) -> None:
+    """A commit certificate for header `h` (hash `block`) with precommits of a quorum of
+    `validators`."""
+    rr = h["consensus"].get("round_robin") if isinstance(h["consensus"], dict) else None
+    if rr is None:
+        raise ReceiptError("only round-robin (BFT) blocks carry a certificate")
+    if not c:
+        raise ReceiptError("no commit certificate: the block is not proven final")
+    if c["height"] != h["height"] or _b(c["block"]) != block or c["round"] < rr["round"]:
+        raise ReceiptError("the certificate is for another block")
+    signers = set()
+    for v, sig in c["signatures"]:
+        if v in validators and v not in signers and _verify(
+                v, vote_preimage(chain_id, c["height"], c["round"], block, v), sig):
+            signers.add(v)
+    need = 2 * len(validators) // 3 + 1
+    if len(signers) < need:
+        raise ReceiptError(f"{len(signers)} valid validator signatures, {need} needed")
+
+
+def follow_validator_set(r: dict, chain_id: str, validators) -> list:
+    """The validator set in force at receipt `r`'s height: the genesis set `validators`,
+    changed by each entry of r["validator_set_changes"] in order (docs/blocks.md, step 0).
+    Each entry must be certified by the set before it, and its witness must recompute its
+    header's state_root and show the new set written at "state/vset/at/" || u64 BE height."""
+    current = list(validators)
+    last = 0
+    for ch in r.get("validator_set_changes", []):
+        h = ch["header"]
+        start = h["height"] + 1
+        if start <= last or start > r["header"]["height"]:
+            raise ReceiptError(f"validator set change at height {start} out of order")
+        _check_certificate(ch["certificate"], chain_id, h, header_hash(h), current)
+        w = ch["witness"]
+        pre = b"\x02" + _b(w["prev_state_root"])
+        written = {}
+        for e in w["writes"]:
+            k = bytes.fromhex(e["key"])
+            pre += struct.pack(">I", len(k)) + k + _b(e["value_hash"])
+            written[k] = _b(e["value_hash"])
+        if hashlib.sha256(pre).digest() != _b(h["state_root"]):
+            raise ReceiptError(f"change at {start}: the writes do not give the header's state root")
+        key = b"state/vset/at/" + struct.pack(">Q", start)
+        if written.get(key) != hashlib.sha256(w["validators_json"].encode()).digest():
+            raise ReceiptError(f"change at {start}: the set is not the value written")
+        current = json.loads(w["validators_json"])
+        if not current:
+            raise ReceiptError(f"change at {start}: an empty set")
+        last = start
+    return current
+
+
 def verify_receipt(r: dict, chain_id: str, validators) -> None:
     """Raises ReceiptError unless receipt `r` proves its transaction final on chain `chain_id`
-    whose genesis validator set (proposer order) is `validators` (hex keys)."""
-    validators = list(validators)
+    whose genesis validator set (proposer order) is `validators` (hex keys); validator-set
+    changes the receipt carries are followed (follow_validator_set)."""
+    validators = follow_validator_set(r, chain_id, validators)
     h = r["header"]
     if r["chain_id"] != chain_id:
         raise ReceiptError("receipt is for another chain")
@@ -98,16 +152,4 @@ def verify_receipt(r: dict, chain_id: str, validators) -> None:
         raise ReceiptError("only round-robin (BFT) receipts carry a certificate")
     if h["proposer"] != validators[(h["height"] + rr["round"]) % len(validators)]:
         raise ReceiptError("the proposer is not the one scheduled for this height and round")
-    c = r.get("certificate")
-    if not c:
-        raise ReceiptError("no commit certificate: the block is not proven final")
-    if c["height"] != h["height"] or _b(c["block"]) != block or c["round"] < rr["round"]:
-        raise ReceiptError("the certificate is for another block")
-    signers = set()
-    for v, sig in c["signatures"]:
-        if v in validators and v not in signers and _verify(
-                v, vote_preimage(chain_id, c["height"], c["round"], block, v), sig):
-            signers.add(v)
-    need = 2 * len(validators) // 3 + 1
-    if len(signers) < need:
-        raise ReceiptError(f"{len(signers)} valid validator signatures, {need} needed")
+    _check_certificate(r.get("certificate"), chain_id, h, block, validators)
