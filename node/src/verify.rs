@@ -287,6 +287,13 @@ pub fn verify_chain(
         .initial_state()
         .map_err(|e| fault(0, format!("genesis contract state: {e}")))?;
     let mut txs_checked = 0u64;
+    // the stored validator-set witnesses must be exactly what re-execution gives (a data dir
+    // from before witnesses were kept has none, which is not a fault)
+    let mut witnesses: HashMap<u64, _> = store
+        .set_change_witnesses(head.saturating_add(1))
+        .map_err(|e| fault(0, e))?
+        .into_iter()
+        .collect();
     for h in 1..=head {
         let block = store
             .block(h)
@@ -323,6 +330,14 @@ pub fn verify_chain(
         )
         .map_err(|e| fault(h, e))?;
         state.apply(&checked.executed.state_writes);
+        if let Some(stored) = witnesses.remove(&h)
+            && Some(&stored) != checked.executed.set_change_witness.as_ref()
+        {
+            return Err(fault(
+                h,
+                "stored validator-set change witness is not what the block wrote",
+            ));
+        }
         if rr.is_some() {
             let cert = store
                 .certificate(h)

@@ -752,6 +752,25 @@ async fn governance_adds_a_validator_to_a_running_3_node_cluster_and_it_proposes
     let report =
         auditchain_node::verify::verify_chain(&store, &net.genesis, |_| {}).expect("valid chain");
     assert!(report.blocks > from_height);
+    // a tampered witness (another set) makes verify-chain name the block that changed the set
+    let (h, mut witness) = store
+        .set_change_witnesses(u64::MAX)
+        .expect("witnesses")
+        .pop()
+        .expect("one witness");
+    assert_eq!(h, from_height - 1);
+    witness.validators_json = serde_json::to_string(&[outsider]).expect("json");
+    use auditchain_storage::{ChainStore, Kv};
+    store
+        .kv()
+        .apply(vec![(
+            auditchain_storage::keys::set_change_witness(h),
+            Some(auditchain_primitives::codec::encode(&witness).expect("encodes")),
+        )])
+        .expect("tamper");
+    let e = auditchain_node::verify::verify_chain(&store, &net.genesis, |_| {})
+        .expect_err("a tampered witness is found");
+    assert!(e.to_string().contains(&format!("block {h}")), "{e}");
 }
 
 /// Governance removes a validator from a running 4-node cluster: the other nodes refuse and
