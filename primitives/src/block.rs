@@ -146,13 +146,24 @@ pub fn tx_root(ids: &[Hash]) -> Hash {
 /// accumulator of state changes, not a sparse Merkle tree: it proves equality of histories,
 /// not membership of a single key.
 pub fn state_root(prev: &Hash, writes: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) -> Hash {
-    let mut buf = Vec::with_capacity(33 + writes.len() * 72);
+    state_root_of_hashes(prev, writes.iter().map(|(k, v)| (k.as_slice(), sha256(v))))
+}
+
+/// [`state_root`] from the writes' keys and value hashes, in the order given (a verifier
+/// holding a block's write list, [`crate::receipt::SetChangeWitness`]). Keys are at most
+/// 4 GiB, as every key a block can write is.
+pub fn state_root_of_hashes<'a>(
+    prev: &Hash,
+    writes: impl IntoIterator<Item = (&'a [u8], Hash)>,
+) -> Hash {
+    let writes = writes.into_iter();
+    let mut buf = Vec::with_capacity(33 + writes.size_hint().0 * 72);
     buf.push(0x02);
     buf.extend_from_slice(&prev.0);
-    for (k, v) in writes {
+    for (k, h) in writes {
         buf.extend_from_slice(&(k.len() as u32).to_be_bytes());
         buf.extend_from_slice(k);
-        buf.extend_from_slice(&sha256(v).0);
+        buf.extend_from_slice(&h.0);
     }
     sha256_parts(&[&buf])
 }
@@ -197,5 +208,20 @@ mod tests {
         w.insert(b"a".to_vec(), b"2".to_vec());
         assert_ne!(state_root(&Hash::ZERO, &w), r1);
         assert_ne!(state_root(&Hash([1; 32]), &w), state_root(&Hash::ZERO, &w));
+    }
+
+    #[test]
+    fn state_root_from_value_hashes_matches_and_binds_the_order() {
+        let mut w = std::collections::BTreeMap::new();
+        w.insert(b"events".to_vec(), b"[]".to_vec());
+        w.insert(b"state/vset".to_vec(), b"[\"ab\"]".to_vec());
+        let prev = Hash([7; 32]);
+        let hashed: Vec<(&[u8], Hash)> = w.iter().map(|(k, v)| (k.as_slice(), sha256(v))).collect();
+        assert_eq!(
+            state_root_of_hashes(&prev, hashed.clone()),
+            state_root(&prev, &w)
+        );
+        let reversed: Vec<_> = hashed.into_iter().rev().collect();
+        assert_ne!(state_root_of_hashes(&prev, reversed), state_root(&prev, &w));
     }
 }

@@ -246,16 +246,14 @@ impl ValidatorSetChange {
             .check_header(chain_id, &self.header, trusted)
             .map_err(|e| fail(format!("certificate: {e}")))?;
         let w = &self.witness;
-        let mut buf = Vec::with_capacity(33 + w.writes.len() * 72);
-        buf.push(0x02);
-        buf.extend_from_slice(&w.prev_state_root.0);
-        for s in &w.writes {
-            let len = u32::try_from(s.key.len()).map_err(|_| fail("a key too long".into()))?;
-            buf.extend_from_slice(&len.to_be_bytes());
-            buf.extend_from_slice(&s.key);
-            buf.extend_from_slice(&s.value_hash.0);
+        if w.writes.iter().any(|s| u32::try_from(s.key.len()).is_err()) {
+            return Err(fail("a key too long".into()));
         }
-        if crate::bytes::sha256(&buf) != self.header.state_root {
+        let root = crate::block::state_root_of_hashes(
+            &w.prev_state_root,
+            w.writes.iter().map(|s| (s.key.as_slice(), s.value_hash)),
+        );
+        if root != self.header.state_root {
             return Err(fail(
                 "the writes do not give the header's state root".into(),
             ));
