@@ -84,3 +84,20 @@ def test_changes_out_of_order_or_above_the_receipt_are_refused():
     early["header"]["height"] = 9
     with pytest.raises(ReceiptError, match="out of order"):
         follow_validator_set(early, CHAIN, genesis)
+
+
+def _recorded():
+    from conftest import ROOT
+    return json.loads((ROOT / "docs" / "receipt-validator-change.json").read_text())
+
+
+def test_a_receipt_from_a_real_cluster_verifies_from_its_genesis_set():
+    """docs/receipt-validator-change.json, also checked by the Rust primitives tests."""
+    from auditchain import verify_receipt
+    v = _recorded()
+    r = v["receipt"]
+    assert len(follow_validator_set(r, v["chain_id"], v["genesis_validators"])) == 4
+    verify_receipt(r, v["chain_id"], v["genesis_validators"])
+    stripped = {**r, "validator_set_changes": []}
+    with pytest.raises(ReceiptError, match="needed"):
+        verify_receipt(stripped, v["chain_id"], v["genesis_validators"])
