@@ -11,11 +11,14 @@ struct Vector {
     receipt: Receipt,
 }
 
-fn vector() -> Vector {
+fn vector_json() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../docs/receipt-validator-change.json");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("json")
+}
+
+fn vector() -> Vector {
+    let v = vector_json();
     Vector {
         chain_id: serde_json::from_value(v["chain_id"].clone()).expect("chain id"),
         genesis: serde_json::from_value(v["genesis_validators"].clone()).expect("validators"),
@@ -57,4 +60,12 @@ fn without_its_change_the_receipt_fails_against_the_genesis_set() {
         stripped.verify(&v.chain_id, &set, |_| Ok(())),
         Err(ReceiptError::Certificate(_))
     ));
+}
+
+#[test]
+fn a_witness_key_that_is_not_hex_is_refused_when_the_receipt_is_read() {
+    let mut v = vector_json();
+    v["receipt"]["validator_set_changes"][0]["witness"]["writes"][0]["key"] = "zz".into();
+    let e = serde_json::from_value::<Receipt>(v["receipt"].clone()).expect_err("not hex");
+    assert!(e.to_string().contains("Invalid character"), "{e}");
 }

@@ -520,6 +520,35 @@ impl Testnet {
         }
     }
 
+    /// A node outside the testnet's slots with observer `k`'s identity, its data in `dir`,
+    /// dialing only `peers` (multiaddrs); it allows the validators and every observer. For
+    /// tests that give a node one chosen peer (a fake sync server, one validator).
+    pub async fn start_outside_observer(
+        &self,
+        k: usize,
+        dir: &std::path::Path,
+        peers: Vec<String>,
+    ) -> Node {
+        Node::start(NodeOptions {
+            genesis: self.genesis.clone(),
+            data_dir: Some(dir.join("data")),
+            key: None,
+            rpc: RpcConfig {
+                addr: ([127, 0, 0, 1], 0).into(),
+                ..RpcConfig::default()
+            },
+            p2p: Some(auditchain_node::node::P2pOptions {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                peers,
+                observers: self.observers.iter().map(SecretKey::public_key).collect(),
+                node_key: Some(self.observers[k].clone()),
+            }),
+            admin_addr: None,
+        })
+        .await
+        .expect("observer starts")
+    }
+
     /// A raw p2p node with observer `k`'s identity, dialing every started node and serving
     /// sync from `provider`: for injecting bad input. Waits (≤ 20 s) until it is connected to
     /// `connected` peers and its subscriptions had time to spread.

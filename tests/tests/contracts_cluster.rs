@@ -588,36 +588,13 @@ async fn governance_adds_a_validator_to_a_running_3_node_cluster_and_it_proposes
     let peers = net.node(cand).net.as_ref().expect("net").peers().await;
     assert!(peers.expect("peers").is_empty(), "an unlisted node got in");
     let c = net.client(0);
-    let propose = call(
+    let voted_at = change_validators(
+        &c,
         &w0,
         chain,
-        0,
-        Payload::GovPropose {
-            title: "add a validator".into(),
-            description: "a fourth organisation joins".into(),
-            voting_period_blocks: 5,
-            action: Some(GovAction::AddValidator { validator: new_key }),
-            quadratic: false,
-        },
-    );
-    c.submit_and_wait(wire(&propose), None)
-        .await
-        .expect("propose");
-    let vote = call(
-        &w0,
-        chain,
-        1,
-        Payload::GovVote {
-            proposal: 0,
-            choice: Choice::Yes,
-        },
-    );
-    let voted_at = c
-        .submit_and_wait(wire(&vote), None)
-        .await
-        .expect("vote")
-        .header
-        .height;
+        GovAction::AddValidator { validator: new_key },
+    )
+    .await;
     wait_until("the new validator set is in force", 30, async || {
         c.get_validators(None).await.expect("validators").len() == 4
     })
@@ -791,33 +768,15 @@ async fn governance_removes_a_validator_and_its_node_is_refused() {
     let gone = 3;
     let gone_key = net.validators[gone].public_key();
     let c = net.client(0);
-    let propose = call(
+    change_validators(
+        &c,
         &w0,
         chain,
-        0,
-        Payload::GovPropose {
-            title: "remove a validator".into(),
-            description: "an organisation leaves".into(),
-            voting_period_blocks: 5,
-            action: Some(GovAction::RemoveValidator {
-                validator: gone_key,
-            }),
-            quadratic: false,
+        GovAction::RemoveValidator {
+            validator: gone_key,
         },
-    );
-    c.submit_and_wait(wire(&propose), None)
-        .await
-        .expect("propose");
-    let vote = call(
-        &w0,
-        chain,
-        1,
-        Payload::GovVote {
-            proposal: 0,
-            choice: Choice::Yes,
-        },
-    );
-    c.submit_and_wait(wire(&vote), None).await.expect("vote");
+    )
+    .await;
     wait_until("the 3-validator set is in force", 60, async || {
         let set = c.get_validators(None).await.expect("validators");
         set.len() == 3 && set.iter().all(|v| v.public_key != gone_key)
@@ -869,4 +828,44 @@ async fn governance_removes_a_validator_and_its_node_is_refused() {
 async fn peers_of(net: &Testnet, i: usize) -> Vec<auditchain_p2p::PeerInfo> {
     let n = net.node(i).net.as_ref().expect("net");
     n.peers().await.expect("peers")
+}
+
+/// Writer `w` (enough voting power alone) proposes `action` as its first transactions
+/// (nonces 0 and 1, proposal 0) with a 5-block voting period and votes yes; returns the
+/// height of the block holding the vote.
+async fn change_validators(
+    c: &auditchain_rpc::HttpClient,
+    w: &SecretKey,
+    chain: Hash,
+    action: GovAction,
+) -> u64 {
+    let propose = call(
+        w,
+        chain,
+        0,
+        Payload::GovPropose {
+            title: "change the validator set".into(),
+            description: String::new(),
+            voting_period_blocks: 5,
+            action: Some(action),
+            quadratic: false,
+        },
+    );
+    c.submit_and_wait(wire(&propose), None)
+        .await
+        .expect("propose");
+    let vote = call(
+        w,
+        chain,
+        1,
+        Payload::GovVote {
+            proposal: 0,
+            choice: Choice::Yes,
+        },
+    );
+    c.submit_and_wait(wire(&vote), None)
+        .await
+        .expect("vote")
+        .header
+        .height
 }

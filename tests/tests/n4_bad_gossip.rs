@@ -8,15 +8,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use auditchain_node::node::P2pOptions;
-use auditchain_node::{Node, NodeOptions};
 use auditchain_p2p::{BlockProvider, GossipMessage, Proposal};
 use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::vote::{
     CertifiedBlock, CommitCertificate, Vote, VoteBody, VoteKind, WireCertifiedBlock,
 };
 use auditchain_primitives::{Block, Hash, Header, SecretKey, Signature, merkle};
-use auditchain_rpc::{AuditChainApiClient, RpcConfig};
+use auditchain_rpc::AuditChainApiClient;
 use auditchain_tests::{Testnet, wait_until, wire};
 use serde_json::json;
 
@@ -358,24 +356,9 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     // a fresh observer whose only peer is the injector gets blocks that do not link: it
     // commits none, penalises the injector, and syncs once it reaches a real validator
     let dir = tempfile::tempdir().expect("tempdir");
-    let fresh = Node::start(NodeOptions {
-        genesis: net.genesis.clone(),
-        data_dir: Some(dir.path().join("data")),
-        key: None,
-        rpc: RpcConfig {
-            addr: ([127, 0, 0, 1], 0).into(),
-            ..RpcConfig::default()
-        },
-        p2p: Some(P2pOptions {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            peers: inj.listen_addrs().await.expect("addrs"),
-            observers: net.observers.iter().map(SecretKey::public_key).collect(),
-            node_key: Some(net.observers[1].clone()),
-        }),
-        admin_addr: None,
-    })
-    .await
-    .expect("fresh node starts");
+    let fresh = net
+        .start_outside_observer(1, dir.path(), inj.listen_addrs().await.expect("addrs"))
+        .await;
     let fnet = fresh.net.clone().expect("net");
     // each junk response is penalised and the next peer asked; the only peer is the injector,
     // so it reaches the ban threshold and is disconnected

@@ -5,12 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use auditchain_node::node::P2pOptions;
-use auditchain_node::{Node, NodeOptions};
+use auditchain_node::Node;
 use auditchain_p2p::BlockProvider;
-use auditchain_primitives::SecretKey;
 use auditchain_primitives::vote::{CommitCertificate, WireCertifiedBlock};
-use auditchain_rpc::{AuditChainApiClient, RpcConfig};
+use auditchain_rpc::AuditChainApiClient;
 use auditchain_storage::ChainStore;
 use auditchain_tests::{Testnet, wait_until};
 use serde_json::json;
@@ -49,36 +47,13 @@ async fn a_forged_head_certificate_in_a_sync_answer_is_refused_and_penalised() {
         net.start_node(i).await;
     }
     net.wait_connected().await;
-    let txs: Vec<_> = (0..3)
-        .map(|n| net.record(0, n, "login", "host", json!({ "n": n })))
-        .collect();
-    for t in &txs {
-        net.client(0)
-            .submit_and_wait(auditchain_tests::wire(t), None)
-            .await
-            .expect("final");
-    }
+    record_final(&net, 0, 0..3).await;
 
     // an observer that follows validator 0 only, then loses it and falls behind
     let dir = tempfile::tempdir().expect("tempdir");
-    let fresh = Node::start(NodeOptions {
-        genesis: net.genesis.clone(),
-        data_dir: Some(dir.path().join("data")),
-        key: None,
-        rpc: RpcConfig {
-            addr: ([127, 0, 0, 1], 0).into(),
-            ..RpcConfig::default()
-        },
-        p2p: Some(P2pOptions {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            peers: vec![net.p2p_addrs[0].clone().expect("addr")],
-            observers: net.observers.iter().map(SecretKey::public_key).collect(),
-            node_key: Some(net.observers[1].clone()),
-        }),
-        admin_addr: None,
-    })
-    .await
-    .expect("fresh node starts");
+    let fresh = net
+        .start_outside_observer(1, dir.path(), vec![net.p2p_addrs[0].clone().expect("addr")])
+        .await;
     let height = |n: &Node| n.store.head_height().ok().flatten().unwrap_or(0);
     let synced = height(net.node(0));
     wait_until("the observer syncs from validator 0", 30, async || {
@@ -100,15 +75,7 @@ async fn a_forged_head_certificate_in_a_sync_answer_is_refused_and_penalised() {
     })
     .await;
     let stuck = height(&fresh);
-    let more: Vec<_> = (3..6)
-        .map(|n| net.record(0, n, "login", "host", json!({ "n": n })))
-        .collect();
-    for t in &more {
-        net.client(1)
-            .submit_and_wait(auditchain_tests::wire(t), None)
-            .await
-            .expect("final");
-    }
+    record_final(&net, 1, 3..6).await;
     assert!(height(net.node(0)) > stuck + 1);
 
     // its only peer now serves the real blocks after its head, with a forged certificate of
@@ -160,4 +127,15 @@ async fn a_forged_head_certificate_in_a_sync_answer_is_refused_and_penalised() {
     fresh.stop().await;
     inj.shutdown().await;
     net.stop_all().await;
+}
+
+/// Writer 0 records one event per nonce in `nonces` through node `via`, each waited final.
+async fn record_final(net: &Testnet, via: usize, nonces: std::ops::Range<u64>) {
+    for n in nonces {
+        let t = net.record(0, n, "login", "host", json!({ "n": n }));
+        net.client(via)
+            .submit_and_wait(auditchain_tests::wire(&t), None)
+            .await
+            .expect("final");
+    }
 }
