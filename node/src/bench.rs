@@ -551,15 +551,16 @@ async fn ingest_once(
     })
     .await?;
     let url = node.rpc_url();
-    println!(
-        "submitting over JSON-RPC to {url} ({} per batch, {} in flight)…",
-        a.batch, a.inflight
-    );
     let lanes = a.inflight;
     let mut lane_batches: Vec<Vec<EncodedBatch>> = (0..lanes).map(|_| Vec::new()).collect();
     for (i, b) in signed.chunks(a.batch).enumerate() {
         lane_batches[i % lanes].push(EncodedBatch::new(b.to_vec())?);
     }
+    drop(signed);
+    println!(
+        "submitting over JSON-RPC to {url} ({} per batch, {} in flight)…",
+        a.batch, a.inflight
+    );
     let cpu0 = process_cpu_secs();
     let ticks0 = CpuTicks::now();
     let t0 = Instant::now();

@@ -311,7 +311,11 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     // the client's requests are ready before the clock starts, as its signatures are
     let batches = encode_batches(&full, a.batch)?;
 
-    // full load
+    println!(
+        "full load: submitting {admitted_goal} events to {n} nodes…",
+        admitted_goal = a.events,
+        n = a.nodes
+    );
     let probe = Probes::start(&urls, chain_id, &probers, &vec![0; a.nodes]);
     let ticks = CpuTicks::now();
     let t0 = Instant::now();
