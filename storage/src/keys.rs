@@ -6,7 +6,7 @@
 //! | `M`    | name                                  | metadata (chain id, head)  |
 //! | `H`    | height u64                            | [`crate::SealedHeader`]    |
 //! | `B`    | block hash                            | height u64                 |
-//! | `X`    | first seq u64 of the chunk            | chunk of [`crate::StoredTx`] |
+//! | `X`    | first seq u64 of the chunk            | the chunk's location in the log |
 //! | `J`    | height u64                            | tx-id entries of the block |
 //! | `O`    | run u64                               | tx-id run header           |
 //! | `L`    | run u64 ‖ last tx id of the page      | tx-id run page             |
@@ -46,8 +46,9 @@ pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
 pub const META_GENESIS: &[u8] = b"Mgenesis";
 /// This key layout's version, stored under [`META_LAYOUT`]. 1: one `X` key per transaction
 /// and one `I` key per transaction id; 2: transaction chunks ([`crate::tx_chunk`]) and tx-id
-/// runs ([`crate::id_index`]).
-pub const LAYOUT: u64 = 2;
+/// runs ([`crate::id_index`]); 3: the chunks move to the append-only log ([`crate::Kv`]),
+/// `X` keys hold their [`crate::tx_chunk::Location`]s.
+pub const LAYOUT: u64 = 3;
 /// Metadata key: the layout version (absent in layout-1 data dirs).
 pub const META_LAYOUT: &[u8] = b"Mlayout";
 /// Metadata key: the head height.

@@ -1,8 +1,17 @@
-//! Ordered key-value backends: sled on disk, a `BTreeMap` in memory.
+//! Ordered key-value backends, each with an append-only byte log beside it: sled plus a file
+//! on disk, a `BTreeMap` plus a `Vec` in memory.
+//!
+//! The log holds what is large and written once (transaction chunks, [`crate::tx_chunk`]); the
+//! key-value store holds everything else, including the positions of the log's records. Bytes
+//! in the log are visible only through a position stored in the key-value store, so bytes
+//! appended by a commit that never reached the key-value store are unreachable, and
+//! [`crate::Store`] trims them at start-up.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use crate::StorageError;
 
@@ -29,24 +38,68 @@ pub trait Kv: Send + Sync + 'static {
     fn apply(&self, writes: Vec<Write>) -> Result<(), StorageError>;
     /// Makes every applied write durable (fsync).
     fn flush(&self) -> Result<(), StorageError>;
+
+    /// Appends `bytes` to the log; returns the offset (bytes from the log's start) where they
+    /// begin. Not durable until [`Kv::log_sync`].
+    fn log_append(&self, bytes: &[u8]) -> Result<u64, StorageError>;
+    /// Makes every appended byte durable (fdatasync of the log file).
+    fn log_sync(&self) -> Result<(), StorageError>;
+    /// `len` bytes of the log from offset `at`. Errors: [`StorageError::Corrupt`] if they run
+    /// past the log's end.
+    fn log_read(&self, at: u64, len: usize) -> Result<Vec<u8>, StorageError>;
+    /// The log's length, bytes.
+    fn log_len(&self) -> Result<u64, StorageError>;
+    /// Cuts the log to its first `len` bytes (durably); a no-op if it is not longer.
+    fn log_truncate(&self, len: u64) -> Result<(), StorageError>;
+}
+
+fn past_end(at: u64, len: usize, end: u64) -> StorageError {
+    StorageError::Corrupt {
+        what: format!("log record at offset {at} ({len} bytes) runs past the log's end ({end})"),
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
-/// sled 0.34.7, one tree. `apply` is a sled batch (atomic); `flush` fsyncs sled's log.
+/// sled 0.34.7, one tree, plus the log file [`SledKv::LOG_FILE`] in the same directory.
+/// `apply` is a sled batch (atomic); `flush` fsyncs sled's log.
 pub struct SledKv {
     db: sled::Db,
+    log: File,
+    /// The log file's length; the lock orders appends and truncations.
+    log_end: Mutex<u64>,
 }
 
 impl SledKv {
+    /// Name of the log file inside the data dir.
+    pub const LOG_FILE: &str = "txlog";
+
     /// Opens (or creates) the database in directory `path`. sled checks its log's checksums on
     /// open and recovers to the last complete batch. Errors: [`StorageError::Backend`].
     ///
     /// A database closed a moment ago in this process may still hold its file lock while
     /// sled's background flusher finishes; opening retries for up to 2 s in that case.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let db = Self::open_db(path)?;
+        let log_path = path.join(Self::LOG_FILE);
+        let log = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)
+            .map_err(|e| StorageError::Backend(format!("open {}: {e}", log_path.display())))?;
+        let end = log.metadata().map_err(backend)?.len();
+        Ok(Self {
+            db,
+            log,
+            log_end: Mutex::new(end),
+        })
+    }
+
+    fn open_db(path: &Path) -> Result<sled::Db, StorageError> {
         let mut tries = 0;
         loop {
             match sled::Config::new()
@@ -55,7 +108,7 @@ impl SledKv {
                 .mode(sled::Mode::HighThroughput)
                 .open()
             {
-                Ok(db) => return Ok(Self { db }),
+                Ok(db) => return Ok(db),
                 Err(e) if tries < 40 && e.to_string().contains("could not acquire lock") => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -107,17 +160,76 @@ impl Kv for SledKv {
     fn flush(&self) -> Result<(), StorageError> {
         self.db.flush().map(|_| ()).map_err(backend)
     }
+
+    fn log_append(&self, bytes: &[u8]) -> Result<u64, StorageError> {
+        let mut end = self.log_end.lock().map_err(|_| backend("lock poisoned"))?;
+        let at = *end;
+        if let Err(e) = self.log.write_all_at(bytes, at) {
+            // a partial write leaves bytes no position refers to; cut them now
+            let _ = self.log.set_len(at);
+            return Err(backend(format!("append to {}: {e}", Self::LOG_FILE)));
+        }
+        *end += bytes.len() as u64;
+        Ok(at)
+    }
+
+    fn log_sync(&self) -> Result<(), StorageError> {
+        self.log.sync_data().map_err(backend)
+    }
+
+    fn log_read(&self, at: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let mut buf = vec![0; len];
+        match self.log.read_exact_at(&mut buf, at) {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(past_end(at, len, self.log_len()?))
+            }
+            Err(e) => Err(backend(format!("read {}: {e}", Self::LOG_FILE))),
+        }
+    }
+
+    fn log_len(&self) -> Result<u64, StorageError> {
+        Ok(*self.log_end.lock().map_err(|_| backend("lock poisoned"))?)
+    }
+
+    fn log_truncate(&self, len: u64) -> Result<(), StorageError> {
+        let mut end = self.log_end.lock().map_err(|_| backend("lock poisoned"))?;
+        if *end > len {
+            self.log.set_len(len).map_err(backend)?;
+            self.log.sync_all().map_err(backend)?;
+            *end = len;
+        }
+        Ok(())
+    }
 }
 
-/// In-memory backend for tests: a `BTreeMap` behind a lock.
+/// In-memory backend for tests: a `BTreeMap` and a log `Vec`, each behind a lock.
 #[derive(Default)]
 pub struct MemKv {
     map: RwLock<Map>,
+    log: RwLock<Vec<u8>>,
 }
 
 impl MemKv {
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Map>, StorageError> {
         self.map.read().map_err(|_| backend("lock poisoned"))
+    }
+
+    fn log_mut(&self) -> Result<std::sync::RwLockWriteGuard<'_, Vec<u8>>, StorageError> {
+        self.log.write().map_err(|_| backend("lock poisoned"))
+    }
+
+    /// Flips the bits of `mask` in the log byte at offset `at` (for tests of damage
+    /// detection). Errors: [`StorageError::Corrupt`] if there is no such byte.
+    pub fn flip_log_byte(&self, at: u64, mask: u8) -> Result<(), StorageError> {
+        let mut log = self.log_mut()?;
+        let end = log.len() as u64;
+        let b = usize::try_from(at)
+            .ok()
+            .and_then(|i| log.get_mut(i))
+            .ok_or_else(|| past_end(at, 1, end))?;
+        *b ^= mask;
+        Ok(())
     }
 }
 
@@ -155,6 +267,38 @@ impl Kv for MemKv {
     }
 
     fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn log_append(&self, bytes: &[u8]) -> Result<u64, StorageError> {
+        let mut log = self.log_mut()?;
+        let at = log.len() as u64;
+        log.extend_from_slice(bytes);
+        Ok(at)
+    }
+
+    fn log_sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn log_read(&self, at: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let log = self.log.read().map_err(|_| backend("lock poisoned"))?;
+        usize::try_from(at)
+            .ok()
+            .and_then(|a| log.get(a..a.checked_add(len)?))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| past_end(at, len, log.len() as u64))
+    }
+
+    fn log_len(&self) -> Result<u64, StorageError> {
+        Ok(self.log.read().map_err(|_| backend("lock poisoned"))?.len() as u64)
+    }
+
+    fn log_truncate(&self, len: u64) -> Result<(), StorageError> {
+        let mut log = self.log_mut()?;
+        if (log.len() as u64) > len {
+            log.truncate(usize::try_from(len).map_err(backend)?);
+        }
         Ok(())
     }
 }

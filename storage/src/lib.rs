@@ -5,13 +5,17 @@
 //! Invariants:
 //! - one writer (the node's chain actor) calls [`ChainStore::commit_block`]; everyone reads;
 //! - a block and all its index entries are written in **one atomic batch**, then flushed to disk
-//!   before `commit_block` returns, so nothing acknowledged is lost in a crash;
+//!   before `commit_block` returns, so nothing acknowledged is lost in a crash; its transaction
+//!   chunks go first to the backend's append-only log and are made durable before that batch
+//!   (which holds their locations) is applied, so no key ever points at bytes a crash can lose,
+//!   and bytes no key points at are cut from the log's end at start-up;
 //! - every table lives in one ordered keyspace under a one-byte prefix (see [`keys`]); main tables
 //!   are keyed by height or sequence number, hashes map to positions in separate indexes;
 //! - the store belongs to one chain: [`ChainStore::init`] refuses a data dir of another chain,
 //!   and a data dir of another key layout ([`keys::LAYOUT`]);
-//! - sled is paid per key written, so a block writes few large values: transactions in chunks
-//!   ([`tx_chunk`]), index entries per block ([`id_index`], posting lists in [`keys`]).
+//! - sled is paid per key written and rewrites large values, so a block writes few small
+//!   values: transactions in chunks in the log ([`tx_chunk`]), index entries per block
+//!   ([`id_index`], posting lists in [`keys`]).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

@@ -28,6 +28,17 @@ fn u64_of(v: &[u8], what: &str) -> Result<u64, StorageError> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// The [`tx_chunk::Location`] stored under chunk key `k` (`X` ‖ first seq).
+fn location(k: &[u8], v: &[u8]) -> Result<tx_chunk::Location, StorageError> {
+    let at = u64_of(k.get(1..).unwrap_or_default(), "transaction chunk key")?;
+    tx_chunk::Location::decode(v).ok_or_else(|| StorageError::Corrupt {
+        what: format!(
+            "location of the transaction chunk at seq {at}: expected 12 bytes, found {}",
+            v.len()
+        ),
+    })
+}
+
 fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError) -> StorageError {
     move |e| StorageError::Corrupt {
         what: format!("{what}: {e}"),
@@ -105,6 +116,54 @@ impl<K: Kv> Store<K> {
             .map(|(k, _)| k))
     }
 
+    /// Where the chunk holding transaction `seq` lies in the log, if stored (for maintenance
+    /// tools and tests that need to reach the raw bytes). Errors: a location that does not
+    /// parse.
+    pub fn tx_chunk_location(&self, seq: u64) -> Result<Option<tx_chunk::Location>, StorageError> {
+        self.kv
+            .seek_back(&keys::tx(0), &keys::tx(seq))?
+            .map(|(k, v)| location(&k, &v))
+            .transpose()
+    }
+
+    /// The chunk at `loc`, read from the log.
+    fn chunk_at(&self, at: u64, loc: tx_chunk::Location) -> Result<Vec<u8>, StorageError> {
+        self.kv
+            .log_read(loc.offset, loc.len as usize)
+            .map_err(|e| StorageError::Corrupt {
+                what: format!("transaction chunk at seq {at}: {e}"),
+            })
+    }
+
+    /// Cuts bytes from the log's end that no chunk location refers to: a crash between a
+    /// block's log append and its key-value batch, or between a revert's batch and its log cut,
+    /// leaves them. Errors: [`StorageError::Corrupt`] if the log is shorter than the last
+    /// chunk's end (committed transactions lost).
+    fn trim_log(&self) -> Result<(), StorageError> {
+        let last = self
+            .kv
+            .seek_back(&keys::tx(0), &keys::tx(u64::MAX))?
+            .map(|(k, v)| location(&k, &v))
+            .transpose()?;
+        let end = last.map_or(0, tx_chunk::Location::end);
+        let len = self.kv.log_len()?;
+        if len < end {
+            return Err(StorageError::Corrupt {
+                what: format!(
+                    "the transaction log holds {len} bytes, but its last chunk ends at byte {end}: committed transactions are missing"
+                ),
+            });
+        }
+        if len > end {
+            tracing::warn!(
+                bytes = len - end,
+                "cutting uncommitted bytes from the transaction log's end"
+            );
+            self.kv.log_truncate(end)?;
+        }
+        Ok(())
+    }
+
     /// The encoded [`StoredTx`] of sequence numbers `first..first + n` that are stored, in
     /// order, with their sequence numbers. Errors: a chunk that does not parse.
     fn tx_range(&self, first: u64, n: u64) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
@@ -118,8 +177,9 @@ impl<K: Kv> Store<K> {
             .kv
             .seek_back(&keys::tx(0), &keys::tx(first))?
             .map_or_else(|| keys::tx(first), |(k, _)| k);
-        for (k, chunk) in self.kv.scan(&start, &keys::tx(end), usize::MAX)? {
+        for (k, v) in self.kv.scan(&start, &keys::tx(end), usize::MAX)? {
             let at = u64_of(&k[1..], "transaction chunk key")?;
+            let chunk = self.chunk_at(at, location(&k, &v)?)?;
             let bad = || StorageError::Corrupt {
                 what: format!("transaction chunk at seq {at}"),
             };
@@ -278,7 +338,7 @@ impl<K: Kv> ChainStore for Store<K> {
                     expected: keys::LAYOUT,
                 });
             }
-            return Ok(());
+            return self.trim_log();
         }
         let sealed = SealedHeader {
             header: genesis.header.clone(),
@@ -622,7 +682,21 @@ impl<K: Kv> ChainStore for Store<K> {
                 head,
             });
         }
-        let ws = self.block_writes(c)?;
+        let mut ws = self.block_writes(c)?;
+        let mut log_base = None;
+        if !ws.log.is_empty() {
+            // durable before any key refers to it: sled may write its batch out at any time
+            let base = self.kv.log_append(&ws.log)?;
+            log_base = Some(base);
+            self.kv.log_sync()?;
+            for (key, loc) in ws.chunks {
+                let loc = tx_chunk::Location {
+                    offset: base + loc.offset,
+                    ..loc
+                };
+                ws.created.push((key, Some(loc.encode())));
+            }
+        }
         // Undo record: the previous value of every key this block overwrites (created keys are
         // recomputed from the block on revert).
         let mut undo: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(ws.updated.len());
@@ -632,7 +706,13 @@ impl<K: Kv> ChainStore for Store<K> {
         let mut w = ws.created;
         w.extend(ws.updated);
         w.push((keys::undo(h.height), Some(encode(&undo)?)));
-        self.kv.apply(w)?;
+        if let Err(e) = self.kv.apply(w) {
+            // nothing refers to the appended chunks: cut them rather than leave a gap
+            if let Some(base) = log_base {
+                let _ = self.kv.log_truncate(base);
+            }
+            return Err(e);
+        }
         // the block is committed; a failed compaction leaves the index valid and is retried
         // after the next block
         if let Err(e) = self.compact_ids() {
@@ -691,25 +771,44 @@ impl<K: Kv> ChainStore for Store<K> {
             contract_events: &[],
             set_change_witness: None,
         })?;
+        // the block's chunks are the log's last records: cut the log back to the first
+        let log_start = match ws.chunks.first() {
+            Some((k, _)) => {
+                let v = self.kv.get(k)?.ok_or_else(|| StorageError::Corrupt {
+                    what: format!("first transaction chunk of block {head} missing"),
+                })?;
+                Some(location(k, &v)?.offset)
+            }
+            None => None,
+        };
         let mut w: Vec<Write> = vec![
             (keys::certificate(head), None),
             (keys::contract_events(head), None),
             (keys::set_change_witness(head), None),
         ];
         w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
+        w.extend(ws.chunks.into_iter().map(|(k, _)| (k, None)));
         w.extend(undo);
         w.push((keys::undo(head), None));
         self.kv.apply(w)?;
         self.kv.flush()?;
+        // after the flush: until then a crash brings back keys that point into these bytes
+        if let Some(at) = log_start {
+            self.kv.log_truncate(at)?;
+        }
         Ok(block)
     }
 }
 
 /// The keys one block writes: `created` keys did not exist before it (deleted on revert),
-/// `updated` keys did (their previous values go into the undo record).
+/// `updated` keys did (their previous values go into the undo record). The transaction chunks
+/// are `log` (to append) and one `chunks` key each, with the chunk's location relative to
+/// the start of `log`; the chunk keys are created keys too, once the log offset is known.
 struct BlockWrites {
     created: Vec<Write>,
     updated: Vec<Write>,
+    log: Vec<u8>,
+    chunks: Vec<(Vec<u8>, tx_chunk::Location)>,
 }
 
 impl<K: Kv> Store<K> {
@@ -722,6 +821,8 @@ impl<K: Kv> Store<K> {
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         let mut postings: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(tx_chunk::CHUNK_TXS);
+        let mut log: Vec<u8> = Vec::new();
+        let mut chunks = Vec::with_capacity(c.block.txs.len().div_ceil(tx_chunk::CHUNK_TXS));
         for (i, tx) in c.block.txs.iter().enumerate() {
             let seq = first_seq + i as u64;
             let body = tx.body();
@@ -733,7 +834,18 @@ impl<K: Kv> Store<K> {
             chunk.push(encode(&stored)?);
             if chunk.len() == tx_chunk::CHUNK_TXS || i + 1 == c.block.txs.len() {
                 let start = seq + 1 - chunk.len() as u64;
-                w.push((keys::tx(start), Some(tx_chunk::encode(&chunk))));
+                let offset = log.len();
+                tx_chunk::encode_into(&mut log, &chunk);
+                let len = u32::try_from(log.len() - offset).map_err(|_| StorageError::Corrupt {
+                    what: format!("transaction chunk at seq {start} exceeds 4 GiB"),
+                })?;
+                chunks.push((
+                    keys::tx(start),
+                    tx_chunk::Location {
+                        offset: offset as u64,
+                        len,
+                    },
+                ));
                 chunk.clear();
             }
             let mut idx = vec![
@@ -823,6 +935,8 @@ impl<K: Kv> Store<K> {
         Ok(BlockWrites {
             created: w,
             updated,
+            log,
+            chunks,
         })
     }
 }

@@ -301,20 +301,25 @@ fn a_flipped_byte_in_a_stored_tx_position_is_reported_with_its_height() {
     // seq 1 is the second entry of block 1's chunk
     let key = s.tx_chunk_key(1).unwrap().unwrap();
     assert_eq!(key, auditchain_storage::keys::tx(0));
-    let mut v = s.kv().get(&key).unwrap().unwrap();
+    let loc = s.tx_chunk_location(1).unwrap().unwrap();
+    let v = s.kv().log_read(loc.offset, loc.len as usize).unwrap();
     let n = auditchain_storage::tx_chunk::count(&v).unwrap();
     let end0 = u32::from_be_bytes(v[4..8].try_into().unwrap()) as usize;
-    v[4 + 4 * n + end0 + 3] ^= 0x01; // inside the height field of entry 1
-    s.kv().apply(vec![(key, Some(v))]).unwrap();
+    // inside the height field of entry 1
+    s.kv()
+        .flip_log_byte(loc.offset + (4 + 4 * n + end0 + 3) as u64, 0x01)
+        .unwrap();
     let e = s.block(1).unwrap_err().to_string();
     assert!(e.contains("height 1"), "{e}");
     let e = s.block_wire(1, None).unwrap_err().to_string();
     assert!(e.contains("height 1"), "{e}");
 }
 
-/// Every key and value of a store, for byte-for-byte comparisons.
-fn dump<K: Kv>(store: &Store<K>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    store.kv().scan(&[], &[0xff; 8], usize::MAX).unwrap()
+/// Every key and value of a store, and its log, for byte-for-byte comparisons.
+fn dump<K: Kv>(store: &Store<K>) -> (auditchain_storage::kv::Rows, Vec<u8>) {
+    let kv = store.kv();
+    let log = kv.log_read(0, kv.log_len().unwrap() as usize).unwrap();
+    (kv.scan(&[], &[0xff; 8], usize::MAX).unwrap(), log)
 }
 
 fn reverting_the_head_restores_every_byte<K: Kv>(store: &Store<K>) {
@@ -619,6 +624,66 @@ fn tx_id_index_on_sled() {
     tx_id_index(SledKv::open(dir.path()).unwrap());
 }
 
+/// A crash between a block's log append and its key-value batch leaves bytes at the log's end
+/// that no key points to: the next start cuts them, and the chain reads as before. A log that
+/// lost bytes a key points to is refused with an error that says so.
+#[test]
+fn uncommitted_log_bytes_are_cut_at_start_and_lost_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1);
+    let log_path = dir.path().join(SledKv::LOG_FILE);
+    let (committed_len, blocks) = {
+        let store = Store::new(SledKv::open(dir.path()).unwrap());
+        store.init(&g, "{}", &Default::default()).unwrap();
+        let k = SecretKey::from_seed(&[6; 32]);
+        let mut f = Frontier::new();
+        let b1 = commit(
+            &store,
+            &mut f,
+            &g.header,
+            vec![tx(g.hash(), &k, 0, "e", "t")],
+        );
+        let b2 = commit(
+            &store,
+            &mut f,
+            &b1.header,
+            vec![tx(g.hash(), &k, 1, "e", "t")],
+        );
+        // what a crash after the append of block 3 looks like
+        store.kv().log_append(&[0xab; 700]).unwrap();
+        store.kv().log_sync().unwrap();
+        (store.kv().log_len().unwrap() - 700, vec![b1, b2])
+    };
+    assert_eq!(
+        std::fs::metadata(&log_path).unwrap().len(),
+        committed_len + 700
+    );
+    {
+        let store = Store::new(SledKv::open(dir.path()).unwrap());
+        store.init(&g, "{}", &Default::default()).unwrap();
+        assert_eq!(store.kv().log_len().unwrap(), committed_len);
+        assert_eq!(std::fs::metadata(&log_path).unwrap().len(), committed_len);
+        for b in &blocks {
+            assert_eq!(&store.block(b.header.height).unwrap().unwrap(), b);
+        }
+    }
+    // the log loses its last byte: block 2's chunk is cut short
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log_path)
+        .unwrap();
+    log.set_len(committed_len - 1).unwrap();
+    drop(log);
+    let store = Store::new(SledKv::open(dir.path()).unwrap());
+    let err = store.init(&g, "{}", &Default::default()).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Corrupt { .. }) && err.to_string().contains("missing"),
+        "{err}"
+    );
+    let err = store.block(2).unwrap_err().to_string();
+    assert!(err.contains("height 2") || err.contains("seq 1"), "{err}");
+}
+
 #[test]
 fn a_data_dir_of_another_layout_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -640,7 +705,7 @@ fn a_data_dir_of_another_layout_is_refused() {
             err,
             StorageError::Layout {
                 found: 1,
-                expected: 2
+                expected: auditchain_storage::keys::LAYOUT
             }
         ),
         "{err}"

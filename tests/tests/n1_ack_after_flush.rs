@@ -42,6 +42,21 @@ impl Kv for GatedKv {
         }
         Ok(())
     }
+    fn log_append(&self, bytes: &[u8]) -> Result<u64, StorageError> {
+        self.inner.log_append(bytes)
+    }
+    fn log_sync(&self) -> Result<(), StorageError> {
+        self.inner.log_sync()
+    }
+    fn log_read(&self, at: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        self.inner.log_read(at, len)
+    }
+    fn log_len(&self) -> Result<u64, StorageError> {
+        self.inner.log_len()
+    }
+    fn log_truncate(&self, len: u64) -> Result<(), StorageError> {
+        self.inner.log_truncate(len)
+    }
 }
 
 fn set_gate(gate: &(Mutex<bool>, Condvar), closed: bool) {

@@ -9,7 +9,7 @@ use auditchain_node::verify::{verify_chain, verify_receipt};
 use auditchain_primitives::{Hash, Transaction};
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_rpc::types::{TrailPage, TrailQuery, TxStatus};
-use auditchain_storage::{Kv, SledKv, Store};
+use auditchain_storage::{SledKv, Store};
 use auditchain_tests::{TestChain, wire};
 use serde_json::json;
 
@@ -219,15 +219,18 @@ async fn n1_rpc_1000_events() {
         let report = verify_chain(&store, &chain.genesis, |_| {}).expect("intact chain verifies");
         assert!(report.txs >= N as u64);
         // the chunk holding the target: all its transactions are of the target's block
-        let key = store
-            .tx_chunk_key(target.seq)
+        let loc = store
+            .tx_chunk_location(target.seq)
             .expect("seek")
             .expect("stored chunk");
-        let mut v = store.kv().get(&key).expect("get").expect("stored tx");
-        let at = v.len() - 70; // inside the last entry's body text, before the signature
-        v[at] ^= 0x01;
-        store.kv().apply(vec![(key, Some(v))]).expect("write");
-        store.kv().flush().expect("flush");
+        drop(store);
+        // inside the chunk's last entry's body text, before the signature
+        let at = loc.end() - 70;
+        let path = chain.data_dir().join(SledKv::LOG_FILE);
+        let mut log = std::fs::read(&path).expect("read the log");
+        log[at as usize] ^= 0x01;
+        std::fs::write(&path, log).expect("write the log");
+        let store = Store::new(SledKv::open(&chain.data_dir()).expect("open"));
         let fault = verify_chain(&store, &chain.genesis, |_| {}).expect_err("tampering detected");
         assert_eq!(fault.height, target.height, "{fault}");
         assert!(
