@@ -45,6 +45,14 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// Appends the [`encode`] bytes of `value` to `out`. Errors: [`CodecError::Encode`] (`out`
+/// may then hold part of the encoding after its previous length).
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map(|_| ())
+        .map_err(|e| CodecError::Encode(e.to_string()))
+}
+
 /// Length in bytes of [`encode`]`(value)`, computed without building the encoding.
 /// Errors: [`CodecError::Encode`].
 pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
@@ -80,6 +88,15 @@ mod tests {
                 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 1, 3, 0, 0, 0, 0, 0, 0, 0, 2, b'a', b'b'
             ]
         );
+    }
+
+    #[test]
+    fn encode_into_appends_the_encoding() {
+        let v = (1u32, "ab", Some(vec![7u8; 3]));
+        let mut out = vec![0xee];
+        encode_into(&v, &mut out).unwrap();
+        assert_eq!(out[0], 0xee);
+        assert_eq!(out[1..], encode(&v).unwrap()[..]);
     }
 
     #[test]

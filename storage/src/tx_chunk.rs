@@ -49,18 +49,24 @@ impl Location {
 /// Transactions per chunk (the last chunk of a block may hold fewer).
 pub const CHUNK_TXS: usize = 16;
 
-/// Appends the chunk of encoded `entries` to `out`.
-pub fn encode_into(out: &mut Vec<u8>, entries: &[Vec<u8>]) {
-    let body: usize = entries.iter().map(Vec::len).sum();
-    out.reserve(4 + 4 * entries.len() + body);
-    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-    let mut end = 0u32;
-    for e in entries {
-        end = end.saturating_add(e.len() as u32);
-        out.extend_from_slice(&end.to_be_bytes());
-    }
-    for e in entries {
-        out.extend_from_slice(e);
+/// Starts a chunk of `n` entries at the end of `out`: writes the count and room for the
+/// offset table, and returns the chunk's start in `out`. Append each entry's bytes to `out`
+/// in order, calling [`end_entry`] after each; the chunk then spans `out[start..]`.
+pub fn begin(out: &mut Vec<u8>, n: usize) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&(n as u32).to_be_bytes());
+    out.resize(start + 4 + 4 * n, 0);
+    start
+}
+
+/// Records that entry `i` of the chunk of `n` entries begun at `start` ends at the current end
+/// of `out`.
+pub fn end_entry(out: &mut [u8], start: usize, n: usize, i: usize) {
+    let entries = start + 4 + 4 * n;
+    let end = out.len().saturating_sub(entries) as u32;
+    let at = start + 4 + 4 * i;
+    if let Some(slot) = out.get_mut(at..at + 4) {
+        slot.copy_from_slice(&end.to_be_bytes());
     }
 }
 
@@ -94,6 +100,14 @@ pub fn entry(chunk: &[u8], i: usize) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode_into(out: &mut Vec<u8>, entries: &[Vec<u8>]) {
+        let start = begin(out, entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            out.extend_from_slice(e);
+            end_entry(out, start, entries.len(), i);
+        }
+    }
 
     fn encode(entries: &[Vec<u8>]) -> Vec<u8> {
         let mut out = vec![];
