@@ -46,8 +46,9 @@ pub struct ClusterArgs {
     /// Validators.
     #[arg(long, default_value_t = 4)]
     pub nodes: usize,
-    /// Events of the full-load phase.
-    #[arg(long, default_value_t = 60_000)]
+    /// Events of the full-load phase (about 10 s at the target rate, so that the first block
+    /// and the wait for the last one's finality, about 0.5 s together, weigh little).
+    #[arg(long, default_value_t = 120_000)]
     pub events: usize,
     /// Distinct writer keys.
     #[arg(long, default_value_t = 16)]
