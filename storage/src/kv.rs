@@ -84,6 +84,7 @@ impl SledKv {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let db = Self::open_db(path)?;
         let log_path = path.join(Self::LOG_FILE);
+        let existed = log_path.exists();
         let log = File::options()
             .read(true)
             .write(true)
@@ -91,6 +92,12 @@ impl SledKv {
             .truncate(false)
             .open(&log_path)
             .map_err(|e| StorageError::Backend(format!("open {}: {e}", log_path.display())))?;
+        if !existed {
+            // the new file's directory entry must survive a crash as its bytes will
+            File::open(path)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StorageError::Backend(format!("sync {}: {e}", path.display())))?;
+        }
         let end = log.metadata().map_err(backend)?.len();
         Ok(Self {
             db,
