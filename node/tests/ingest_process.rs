@@ -1,6 +1,7 @@
 //! Real processes: `auditchain demo` end to end, and `auditchain ingest` surviving its node
-//! being killed (SIGKILL) and restarted mid-run: every line ends finalized, and `reconcile`
-//! then finds nothing wrong. Every child is killed when its guard drops.
+//! being killed (SIGKILL) and restarted mid-run: every line ends finalized, `reconcile` then
+//! finds nothing wrong, and `verify-chain` passes on the data dir. Every child is killed when
+//! its guard drops.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -97,4 +98,10 @@ fn ingest_survives_its_node_killed_and_restarted_mid_run() {
         out.contains("8000 records final and matching, 0 discrepancies"),
         "{out}"
     );
+    // the data dir that went through the kill re-verifies block by block (transaction log
+    // included)
+    drop(_node);
+    let data = dir.join("data");
+    let report = ok(&["verify-chain", "--data-dir", data.to_str().expect("utf8")]);
+    assert!(report.starts_with("OK"), "{report}");
 }
