@@ -602,3 +602,24 @@ pub async fn wait_until(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits up to `secs` s until the peer `peer_id` has answered at least once (`served` counts
+/// its answers) and `net` no longer lists it among its peers: it was penalised into a ban.
+/// Panics naming `what` on timeout.
+pub async fn wait_banned(
+    what: &str,
+    secs: u64,
+    net: &auditchain_p2p::NetHandle,
+    peer_id: &str,
+    served: &std::sync::atomic::AtomicU64,
+) {
+    wait_until(what, secs, async || {
+        served.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && net
+                .peers()
+                .await
+                .map(|ps| !ps.iter().any(|p| p.peer_id == peer_id))
+                .unwrap_or(false)
+    })
+    .await;
+}

@@ -15,7 +15,7 @@ use auditchain_primitives::vote::{
 };
 use auditchain_primitives::{Block, Hash, Header, SecretKey, Signature, merkle};
 use auditchain_rpc::AuditChainApiClient;
-use auditchain_tests::{Testnet, wait_until, wire};
+use auditchain_tests::{Testnet, wait_banned, wait_until, wire};
 use serde_json::json;
 
 /// Serves blocks that do not link to anything, counting the requests it answers.
@@ -362,17 +362,12 @@ async fn bad_gossip_and_sync_input_is_rejected_and_penalised() {
     let fnet = fresh.net.clone().expect("net");
     // each junk response is penalised and the next peer asked; the only peer is the injector,
     // so it reaches the ban threshold and is disconnected
-    wait_until(
+    wait_banned(
         "the injector is banned for its sync responses",
         20,
-        async || {
-            served.load(Ordering::SeqCst) > 0
-                && fnet
-                    .peers()
-                    .await
-                    .map(|ps| !ps.iter().any(|p| p.peer_id == inj_id))
-                    .unwrap_or(false)
-        },
+        &fnet,
+        &inj_id,
+        &served,
     )
     .await;
     assert_eq!(fresh.store.head_height().expect("head"), Some(0));

@@ -10,7 +10,7 @@ use auditchain_p2p::BlockProvider;
 use auditchain_primitives::vote::{CommitCertificate, WireCertifiedBlock};
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_storage::ChainStore;
-use auditchain_tests::{Testnet, wait_until};
+use auditchain_tests::{Testnet, wait_banned, wait_until};
 use serde_json::json;
 
 /// Serves a validator's real blocks, but the certificate of the block before each range keeps
@@ -95,17 +95,12 @@ async fn a_forged_head_certificate_in_a_sync_answer_is_refused_and_penalised() {
     for a in inj.listen_addrs().await.expect("addrs") {
         let _ = fnet.dial(&a).await;
     }
-    wait_until(
+    wait_banned(
         "the forging peer is banned for its sync answers",
         30,
-        async || {
-            served.load(Ordering::SeqCst) > 0
-                && fnet
-                    .peers()
-                    .await
-                    .map(|ps| !ps.iter().any(|p| p.peer_id == inj_id))
-                    .unwrap_or(false)
-        },
+        &fnet,
+        &inj_id,
+        &served,
     )
     .await;
     assert_eq!(
