@@ -407,26 +407,24 @@ pub fn receipt_validators(
     receipt: &Receipt,
     genesis: &Genesis,
 ) -> Result<Vec<PublicKey>, ReceiptError> {
+    let changes = &receipt.validator_set_changes;
+    if !changes.is_empty() && genesis.round_robin().is_none() {
+        return Err(ReceiptError::ValidatorSetChange(
+            "a proof-of-work chain does not change its miners".into(),
+        ));
+    }
+    let chain_id = genesis.hash();
     let mut set = genesis.validators().to_vec();
     let mut last = 0;
-    for change in &receipt.validator_set_changes {
+    for change in changes {
         let from = change.from_height();
-        if genesis.round_robin().is_none() {
-            return Err(ReceiptError::ValidatorSetChange(
-                "a proof-of-work chain does not change its miners".into(),
-            ));
-        }
         if from <= last || from > receipt.header.height {
             return Err(ReceiptError::ValidatorSetChange(format!(
                 "change at height {from} out of order (after {last}, receipt at {})",
                 receipt.header.height
             )));
         }
-        set = change.verify(
-            &genesis.hash(),
-            &set,
-            &crate::execute::validator_set_key(from),
-        )?;
+        set = change.verify(&chain_id, &set, &crate::execute::validator_set_key(from))?;
         last = from;
     }
     Ok(set)

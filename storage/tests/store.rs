@@ -684,6 +684,25 @@ fn uncommitted_log_bytes_are_cut_at_start_and_lost_ones_refused() {
     assert!(err.contains("height 2") || err.contains("seq 1"), "{err}");
 }
 
+/// A chunk location that is not 12 bytes is reported with the chunk's sequence number, by a
+/// block read and at start-up.
+#[test]
+fn a_malformed_chunk_location_is_reported() {
+    let s = Store::new(MemKv::default());
+    exercise(&s);
+    let key = s.tx_chunk_key(0).unwrap().unwrap();
+    s.kv().apply(vec![(key, Some(vec![0; 5]))]).unwrap();
+    let e = s.block(1).unwrap_err().to_string();
+    assert!(
+        e.contains("seq 0") && e.contains("expected 12 bytes, found 5"),
+        "{e}"
+    );
+    let last = s.tx_chunk_key(u64::MAX).unwrap().unwrap();
+    s.kv().apply(vec![(last, Some(vec![1; 13]))]).unwrap();
+    let e = s.init(&genesis(1), "{}", &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("found 13"), "{e}");
+}
+
 #[test]
 fn a_data_dir_of_another_layout_is_refused() {
     let dir = tempfile::tempdir().unwrap();
