@@ -164,20 +164,34 @@ const SIMPLE_MAX_DEPTH: usize = 64;
 /// the full path" (texts with fractions or exponents, non-canonical texts, malformed ones).
 /// `tests/jcs.rs` checks both directions on generated values and their mutations.
 pub fn is_canonical_simple(text: &str) -> bool {
-    let mut c = Cursor {
-        b: text.as_bytes(),
-        i: 0,
-    };
-    c.value(0) && c.i == c.b.len()
+    let mut c = Cursor::new(text);
+    c.value(0) && c.at_end()
 }
 
-/// Byte cursor for [`is_canonical_simple`].
-struct Cursor<'a> {
+/// Byte cursor over canonical text: [`is_canonical_simple`], and the one-pass reader of
+/// canonical record bodies in [`crate::tx`]. Every method that returns `false` or `None` may
+/// have moved the cursor; callers then give up on the text.
+pub(crate) struct Cursor<'a> {
+    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor at the start of `text`.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Cursor {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        }
+    }
+
+    /// Whether the whole text has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.i == self.b.len()
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -188,10 +202,67 @@ impl<'a> Cursor<'a> {
         hit
     }
 
-    fn literal(&mut self, word: &[u8]) -> bool {
+    /// Reads `word` if the text continues with it.
+    pub(crate) fn literal(&mut self, word: &[u8]) -> bool {
         let hit = self.b[self.i..].starts_with(word);
         self.i += if hit { word.len() } else { 0 };
         hit
+    }
+
+    /// Reads one value that [`is_canonical_simple`] accepts and returns its text.
+    pub(crate) fn simple_value(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        if !self.value(0) {
+            return None;
+        }
+        self.text.get(start..self.i)
+    }
+
+    /// Reads a string with no escapes (so its text is its value) and returns its value.
+    pub(crate) fn plain_string(&mut self) -> Option<&'a str> {
+        let s = self.string()?;
+        if s.contains(&b'\\') {
+            return None;
+        }
+        self.text.get(self.i - 1 - s.len()..self.i - 1)
+    }
+
+    /// Reads an integer in `0..=2^53−1` written as [`write_value`] writes it.
+    pub(crate) fn uint(&mut self) -> Option<u64> {
+        match self.integer_parts()? {
+            (false, v) => Some(v),
+            (true, _) => None,
+        }
+    }
+
+    /// Reads a string of 64 lowercase hex digits (how `Hash` and `PublicKey` serialise).
+    pub(crate) fn hex32(&mut self) -> Option<[u8; 32]> {
+        let digits = self.b.get(self.i..self.i + 66)?;
+        let (b'"', hex, b'"') = (digits[0], &digits[1..65], digits[65]) else {
+            return None;
+        };
+        /// Digit values of `0-9a-f`; 0xff for every other byte.
+        const NIBBLE: [u8; 256] = {
+            let mut t = [0xff; 256];
+            let mut d = 0;
+            while d < 16 {
+                t[b"0123456789abcdef"[d] as usize] = d as u8;
+                d += 1;
+            }
+            t
+        };
+        let mut out = [0u8; 32];
+        let mut bad = 0;
+        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+            bad |= hi | lo;
+            *o = hi << 4 | lo;
+        }
+        if bad > 0x0f {
+            return None;
+        }
+        self.i += 66;
+        Some(out)
     }
 
     fn value(&mut self, depth: usize) -> bool {
@@ -255,6 +326,26 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Skips string bytes that need no look (not `"`, `\\` or a control below 0x20), eight at
+    /// a time while a whole word of them is ahead (the SWAR test serde_json uses too).
+    fn skip_plain(&mut self) {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        while let Some(word) = self.b.get(self.i..self.i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let w = u64::from_ne_bytes(w);
+            let special = has_zero(w ^ (ONES * u64::from(b'"')))
+                | has_zero(w ^ (ONES * u64::from(b'\\')))
+                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            if special != 0 {
+                return;
+            }
+            self.i += 8;
+        }
+    }
+
     /// A string escaped as [`write_str`] escapes it; returns the bytes between the quotes.
     fn string(&mut self) -> Option<&'a [u8]> {
         if !self.eat(b'"') {
@@ -262,6 +353,7 @@ impl<'a> Cursor<'a> {
         }
         let start = self.i;
         loop {
+            self.skip_plain();
             let b = self.peek()?;
             self.i += 1;
             match b {
@@ -297,6 +389,11 @@ impl<'a> Cursor<'a> {
 
     /// An integer in plain digits within ±(2^53−1), as [`write_value`] writes it.
     fn integer(&mut self) -> bool {
+        self.integer_parts().is_some()
+    }
+
+    /// [`Cursor::integer`], returning whether it is negative and its magnitude.
+    fn integer_parts(&mut self) -> Option<(bool, u64)> {
         let negative = self.eat(b'-');
         let start = self.i;
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -305,22 +402,25 @@ impl<'a> Cursor<'a> {
         let digits = &self.b[start..self.i];
         if digits.is_empty() || digits.len() > 16 || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
         {
-            return false;
+            return None;
         }
         if digits[0] == b'0' {
             // `0` alone; never `-0` (written as `0`) or a leading zero.
-            return digits.len() == 1 && !negative;
+            return (digits.len() == 1 && !negative).then_some((false, 0));
         }
         let v = digits
             .iter()
             .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-        v <= crate::tx::MAX_SAFE_INTEGER
+        (v <= crate::tx::MAX_SAFE_INTEGER).then_some((negative, v))
     }
 }
 
 /// `a < b` in UTF-16 code-unit order (as [`utf16_le`] orders members); both are slices of
 /// one `&str` between quotes, so valid UTF-8.
 fn utf16_lt(a: &[u8], b: &[u8]) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a < b;
+    }
     match (std::str::from_utf8(a), std::str::from_utf8(b)) {
         (Ok(a), Ok(b)) => !utf16_le(b, a),
         _ => false,

@@ -766,6 +766,71 @@ impl TxBody {
 
     /// [`TxBody::parse_canonical`], also returning the canonical `data` size in bytes.
     fn parse_canonical_sized(text: &str) -> Result<(TxBody, usize), TxError> {
+        match Self::parse_canonical_record(text) {
+            Some(parsed) => Ok(parsed),
+            None => Self::parse_canonical_general(text),
+        }
+    }
+
+    /// The fast path of [`TxBody::parse_canonical`]: a valid record body read in one pass over
+    /// the only text [`TxBody::canonical_text`] can write for it (fields in canonical order,
+    /// lowercase hex, integers in `0..=2^53−1`, `event_type` and `entity_id` without escapes,
+    /// `data` absent or a non-null value [`crate::jcs::is_canonical_simple`] accepts), then
+    /// checked by the same [`TxBody::validate`] rules. Anything else, including every invalid
+    /// body, is `None`: the general path then parses it and gives its result or error, so
+    /// this path changes the cost, never the answer (`tests::record_fast_path_agrees`).
+    /// A 682-byte Openssh record: 0.72 µs here, 1.34 µs by the general path (this machine).
+    fn parse_canonical_record(text: &str) -> Option<(TxBody, usize)> {
+        let mut c = crate::jcs::Cursor::new(text);
+        let field = |c: &mut crate::jcs::Cursor<'_>, name: &[u8]| c.literal(name).then_some(());
+        field(&mut c, b"{\"chain_id\":")?;
+        let chain_id = Hash(c.hex32()?);
+        field(&mut c, b",\"nonce\":")?;
+        let nonce = c.uint()?;
+        field(&mut c, b",\"payload\":{")?;
+        let data = if c.literal(b"\"data\":") {
+            let t = c.simple_value().filter(|t| *t != "null")?;
+            field(&mut c, b",")?;
+            Some(Data {
+                text: t.into(),
+                value: std::sync::OnceLock::new(),
+                safe_ints: true,
+            })
+        } else {
+            None
+        };
+        field(&mut c, b"\"data_hash\":")?;
+        let data_hash = Hash(c.hex32()?);
+        field(&mut c, b",\"entity_id\":")?;
+        let entity_id = c.plain_string()?.to_owned();
+        field(&mut c, b",\"event_type\":")?;
+        let event_type = c.plain_string()?.to_owned();
+        field(&mut c, b",\"type\":\"record_event\"},\"signer\":")?;
+        let signer = PublicKey(c.hex32()?);
+        field(&mut c, b",\"timestamp_ms\":")?;
+        let timestamp_ms = c.uint()?;
+        field(&mut c, b"}")?;
+        if !c.at_end() {
+            return None;
+        }
+        let body = TxBody {
+            chain_id,
+            signer,
+            nonce,
+            timestamp_ms,
+            payload: Payload::RecordEvent {
+                event_type,
+                entity_id,
+                data,
+                data_hash,
+            },
+        };
+        let data_bytes = body.validate_data().ok()?.map_or(0, str::len);
+        Some((body, data_bytes))
+    }
+
+    /// The general path of [`TxBody::parse_canonical_sized`]: any body kind, every error.
+    fn parse_canonical_general(text: &str) -> Result<(TxBody, usize), TxError> {
         // The plain parser on the happy path; on failure, parse again to name the field.
         let body = TxBody::from_json(text).map_err(|_| {
             let de = &mut serde_json::Deserializer::from_str(text);
@@ -1179,6 +1244,81 @@ mod tests {
                 proptest::prop_assert_eq!(unparsed.pointer(&p), v.pointer(&p).cloned(), "{}", p);
             }
             proptest::prop_assert!(unparsed.value.get().is_none());
+        }
+    }
+
+    /// Byte edits a client could make to a canonical record text: `(kind, position, byte)`.
+    fn edit(text: &str, (kind, at, byte): (u8, usize, u8)) -> Option<String> {
+        let mut b = text.as_bytes().to_vec();
+        let at = at % (b.len() + 1);
+        match kind {
+            0 => return Some(text.to_string()),
+            1 if at < b.len() => b[at] = byte,
+            2 => b.insert(at, byte),
+            3 if at < b.len() => {
+                b.remove(at);
+            }
+            4 if at < b.len() => b[at] = b[at].to_ascii_uppercase(),
+            _ => return None,
+        }
+        String::from_utf8(b).ok()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The one-pass record reader returns a body only where the general parser returns
+        /// the same body and data size, and it reads every plain canonical record.
+        #[test]
+        fn record_fast_path_agrees(
+            data in proptest::option::of(json_value()),
+            entity in proptest::prop_oneof![
+                3 => "[a-zA-Z0-9:é ]{1,6}",
+                1 => "[a-z\"\\\\\u{1}\u{7f}]{0,3}",
+            ],
+            event_type in proptest::sample::select(vec!["ssh_auth_failure", "a.b:c-d", "x", "", "bad type"]),
+            nonce in proptest::prop_oneof![3 => 0u64..1000, 1 => (1u64 << 53) - 2..(1 << 53) + 2],
+            timestamp_ms in proptest::prop_oneof![
+                3 => 1_700_000_000_000u64..1_800_000_000_000,
+                1 => proptest::prelude::any::<u64>(),
+            ],
+            right_hash in proptest::bool::weighted(0.8),
+            edit_at in (
+                proptest::prop_oneof![proptest::strategy::Just(0u8), 1u8..5],
+                proptest::prelude::any::<usize>(),
+                proptest::sample::select(b"\"\\,:{}[]0129afAF -n.e\x01".to_vec()),
+            ),
+        ) {
+            let data = data.map(|d| Data::try_from(d).unwrap());
+            let simple_data = data.as_ref().is_none_or(|d| crate::jcs::is_canonical_simple(d.canonical()));
+            let data_hash = match (&data, right_hash) {
+                (Some(d), true) => d.hash(),
+                _ => Hash([0xab; 32]),
+            };
+            let body = TxBody {
+                chain_id: Hash([5; 32]),
+                signer: SecretKey::from_seed(&[1; 32]).public_key(),
+                nonce,
+                timestamp_ms,
+                payload: Payload::RecordEvent {
+                    event_type: event_type.into(),
+                    entity_id: entity.clone(),
+                    data,
+                    data_hash,
+                },
+            };
+            let Ok(canonical) = canonical_json(&body) else { return Ok(()) };
+            let Some(text) = edit(&canonical, edit_at) else { return Ok(()) };
+            let general = TxBody::parse_canonical_general(&text);
+            match TxBody::parse_canonical_record(&text) {
+                Some(fast) => proptest::prop_assert_eq!(Ok(fast), general, "{}", text),
+                None => {
+                    let plain = !entity.contains(['"', '\\', '\u{1}']) && simple_data;
+                    proptest::prop_assert!(
+                        !(edit_at.0 == 0 && plain && general.is_ok()),
+                        "a plain valid record missed the fast path: {}", text
+                    );
+                }
+            }
         }
     }
 
