@@ -200,6 +200,11 @@ pub trait ChainStore: Send + Sync {
     /// Whole block at `height`.
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
 
+    /// Header, seal and transaction ids of the block at `height`: what a receipt needs,
+    /// without the JSON parse of every transaction that [`ChainStore::block`] does (an id is
+    /// the SHA-256 of the stored body's signing preimage).
+    fn block_tx_ids(&self, height: u64) -> Result<Option<(SealedHeader, Vec<Hash>)>, StorageError>;
+
     /// The block at `height` in its wire form with `certificate` attached, its transactions
     /// as stored and not parsed: for serving block sync, without the JSON parse and id hash
     /// that [`ChainStore::block`] does per transaction (the receiver checks everything).

@@ -318,6 +318,14 @@ impl<K: Kv> Store<K> {
         })
         .transpose()
     }
+
+    /// The chain id of an initialised store (every stored body carries it). Errors:
+    /// [`StorageError::Corrupt`] if it is missing.
+    fn stored_chain_id(&self) -> Result<Hash, StorageError> {
+        self.chain_id()?.ok_or_else(|| StorageError::Corrupt {
+            what: "chain id missing".into(),
+        })
+    }
 }
 
 impl<K: Kv> ChainStore for Store<K> {
@@ -449,6 +457,15 @@ impl<K: Kv> ChainStore for Store<K> {
         }))
     }
 
+    fn block_tx_ids(&self, height: u64) -> Result<Option<(SealedHeader, Vec<Hash>)>, StorageError> {
+        let Some((sh, rows)) = self.block_rows(height)? else {
+            return Ok(None);
+        };
+        let chain_id = self.stored_chain_id()?;
+        let ids = rows.iter().map(|w| w.tx.id_on(&chain_id)).collect();
+        Ok(Some((sh, ids)))
+    }
+
     fn block_wire(
         &self,
         height: u64,
@@ -523,10 +540,11 @@ impl<K: Kv> ChainStore for Store<K> {
         if rows.len() as u64 != n {
             return Ok(None);
         }
+        let chain_id = self.stored_chain_id()?;
         let mut leaves = Vec::with_capacity(rows.len());
         for (seq, v) in &rows {
-            let st: StoredTx = decode(v).map_err(corrupt(format!("transaction seq {seq}")))?;
-            leaves.push(merkle::leaf_hash(&st.tx.id().0));
+            let st: StoredTxWire = decode(v).map_err(corrupt(format!("transaction seq {seq}")))?;
+            leaves.push(merkle::leaf_hash(&st.tx.id_on(&chain_id).0));
         }
         Ok(Some(merkle::root(&leaves)))
     }

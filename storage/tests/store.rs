@@ -753,6 +753,11 @@ fn blocks_span_several_chunks() {
         .collect();
     assert_eq!(starts, vec![0, 1, 17, 33], "block-aligned chunks of ≤ 16");
     assert_eq!(store.block(2).unwrap().unwrap(), big);
+    // what a receipt reads: the header and the ids, across the chunk boundaries
+    let (sh, ids) = store.block_tx_ids(2).unwrap().unwrap();
+    assert_eq!((sh.header, sh.seal), (big.header.clone(), big.seal));
+    assert_eq!(ids, txs.iter().map(Transaction::id).collect::<Vec<_>>());
+    assert_eq!(store.block_tx_ids(3).unwrap(), None);
     for (i, t) in txs.iter().enumerate() {
         let st = store.tx_at(1 + i as u64).unwrap().unwrap();
         assert_eq!((st.height, st.index as usize, &st.tx), (2, i, t));
