@@ -168,6 +168,73 @@ pub fn is_canonical_simple(text: &str) -> bool {
     c.value(0) && c.at_end()
 }
 
+/// The text of the value at the RFC 6901 pointer `tokens` (already unescaped) in `text`,
+/// found as [`serde_json::Value::pointer`] finds it in the parsed tree (array indexes in plain
+/// digits only): `Some(Some(text))` where a value is, `Some(None)` where none is, `None` when
+/// this walk cannot tell (a member key with escapes, a value before the one sought that
+/// [`is_canonical_simple`] would not accept). `text` must be canonical JSON: the values
+/// passed over are checked as far as the walk needs, the rest of the text is not read.
+pub(crate) fn find<'a, T: AsRef<str>>(text: &'a str, tokens: &[T]) -> Option<Option<&'a str>> {
+    let mut c = Cursor::new(text);
+    for (depth, token) in tokens.iter().enumerate() {
+        let token = token.as_ref();
+        match c.peek()? {
+            b'{' => {
+                c.i += 1;
+                if c.eat(b'}') {
+                    return Some(None);
+                }
+                loop {
+                    let key = c.string()?;
+                    if key.contains(&b'\\') || !c.eat(b':') {
+                        return None;
+                    }
+                    if key == token.as_bytes() {
+                        break;
+                    }
+                    if !c.value(depth + 1) {
+                        return None;
+                    }
+                    if c.eat(b'}') {
+                        return Some(None);
+                    }
+                    if !c.eat(b',') {
+                        return None;
+                    }
+                }
+            }
+            b'[' => {
+                // as serde_json's pointer: no sign, no leading zero
+                let plain = !token.starts_with('+') && (token == "0" || !token.starts_with('0'));
+                let Some(index) = token.parse::<usize>().ok().filter(|_| plain) else {
+                    return Some(None);
+                };
+                c.i += 1;
+                if c.eat(b']') {
+                    return Some(None);
+                }
+                for _ in 0..index {
+                    if !c.value(depth + 1) {
+                        return None;
+                    }
+                    if c.eat(b']') {
+                        return Some(None);
+                    }
+                    if !c.eat(b',') {
+                        return None;
+                    }
+                }
+            }
+            _ => return Some(None),
+        }
+    }
+    let start = c.i;
+    if !c.value(tokens.len()) {
+        return None;
+    }
+    c.text.get(start..c.i).map(Some)
+}
+
 /// Byte cursor over canonical text: [`is_canonical_simple`], and the one-pass reader of
 /// canonical record bodies in [`crate::tx`]. Every method that returns `false` or `None` may
 /// have moved the cursor; callers then give up on the text.
@@ -424,5 +491,33 @@ fn utf16_lt(a: &[u8], b: &[u8]) -> bool {
     match (std::str::from_utf8(a), std::str::from_utf8(b)) {
         (Ok(a), Ok(b)) => !utf16_le(b, a),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_walks_canonical_text_and_says_when_it_cannot_tell() {
+        let t = r#"{"a":[1,{"b":"x\"y"}],"c":-2,"d":null}"#;
+        assert_eq!(find(t, &["a", "1", "b"]), Some(Some(r#""x\"y""#)));
+        assert_eq!(find(t, &["a", "1"]), Some(Some(r#"{"b":"x\"y"}"#)));
+        assert_eq!(find(t, &["c"]), Some(Some("-2")));
+        assert_eq!(find(t, &["d"]), Some(Some("null")));
+        assert_eq!(find::<&str>(t, &[]), Some(Some(t)));
+        for miss in [
+            &["e"][..],
+            &["a", "2"],
+            &["a", "01"],
+            &["a", "-"],
+            &["c", "x"],
+        ] {
+            assert_eq!(find(t, miss), Some(None), "{miss:?}");
+        }
+        // a float before the value sought, a key with an escape: the caller parses instead
+        assert_eq!(find(r#"{"a":1.5,"b":2}"#, &["b"]), None);
+        assert_eq!(find(r#"{"a":1.5,"b":2}"#, &["a"]), None);
+        assert_eq!(find(r#"{"\"":1,"b":2}"#, &["b"]), None);
     }
 }

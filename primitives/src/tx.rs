@@ -293,14 +293,25 @@ impl Data {
         if let Some(v) = self.value.get() {
             return v.pointer(pointer).cloned();
         }
-        let tokens: Vec<String> = match pointer {
+        let tokens: Vec<std::borrow::Cow<'_, str>> = match pointer {
             "" => Vec::new(),
             _ => pointer
                 .strip_prefix('/')?
                 .split('/')
-                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .map(|t| match t.contains('~') {
+                    true => t.replace("~1", "/").replace("~0", "~").into(),
+                    false => t.into(),
+                })
                 .collect(),
         };
+        // the usual case: a walk over the canonical text that builds only the value found
+        if let Some(found) = crate::jcs::find(&self.text, &tokens) {
+            match found.map(serde_json::from_str) {
+                None => return None,
+                Some(Ok(v)) => return Some(v),
+                Some(Err(_)) => {}
+            }
+        }
         let mut de = serde_json::Deserializer::from_str(&self.text);
         serde::de::DeserializeSeed::deserialize(pointer::Seek(&tokens), &mut de)
             .ok()
@@ -314,7 +325,7 @@ mod pointer {
     use serde_json::Value;
 
     /// Finds the value at `tokens` below the value being read; every other value is skipped.
-    pub(super) struct Seek<'t>(pub(super) &'t [String]);
+    pub(super) struct Seek<'t>(pub(super) &'t [std::borrow::Cow<'t, str>]);
 
     impl<'de> DeserializeSeed<'de> for Seek<'_> {
         type Value = Option<Value>;
