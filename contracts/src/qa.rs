@@ -16,7 +16,7 @@
 
 use auditchain_primitives::PublicKey;
 use auditchain_primitives::call::{Action, FieldCondition, Op, Rule, Severity};
-use auditchain_primitives::tx::Data;
+use auditchain_primitives::tx::{Data, DataReader};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -134,17 +134,17 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Fields of one event's data read by pointer, each pointer read from the text once however
-/// many rules ask for it.
+/// Fields of one event's data read by pointer, each pointer read once however many rules ask
+/// for it, and the text scanned once for all of them ([`DataReader`]).
 struct Fields<'a> {
-    data: Option<&'a Data>,
+    data: Option<DataReader<'a>>,
     read: Vec<(String, Option<Value>)>,
 }
 
 impl<'a> Fields<'a> {
     fn of(ev: &Event<'a>) -> Self {
         Fields {
-            data: ev.data,
+            data: ev.data.map(Data::reader),
             read: Vec::new(),
         }
     }
@@ -154,7 +154,7 @@ impl<'a> Fields<'a> {
         let at = match self.read.iter().position(|(p, _)| p == pointer) {
             Some(at) => at,
             None => {
-                let v = self.data.and_then(|d| d.pointer(pointer));
+                let v = self.data.as_mut().and_then(|d| d.get(pointer));
                 self.read.push((pointer.to_string(), v));
                 self.read.len() - 1
             }

@@ -235,6 +235,33 @@ pub(crate) fn find<'a, T: AsRef<str>>(text: &'a str, tokens: &[T]) -> Option<Opt
     c.text.get(start..c.i).map(Some)
 }
 
+/// `(key, value text)` of each member of the object that canonical `text` holds, in order;
+/// `None` if `text` is not an object, a key has escapes, or a value is one
+/// [`is_canonical_simple`] would not accept.
+pub(crate) fn members(text: &str) -> Option<Vec<(&str, &str)>> {
+    let mut c = Cursor::new(text);
+    if !c.eat(b'{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    if c.eat(b'}') {
+        return Some(out);
+    }
+    loop {
+        let key = c.plain_string()?;
+        if !c.eat(b':') {
+            return None;
+        }
+        out.push((key, c.simple_value_at(1)?));
+        if c.eat(b'}') {
+            return Some(out);
+        }
+        if !c.eat(b',') {
+            return None;
+        }
+    }
+}
+
 /// Byte cursor over canonical text: [`is_canonical_simple`], and the one-pass reader of
 /// canonical record bodies in [`crate::tx`]. Every method that returns `false` or `None` may
 /// have moved the cursor; callers then give up on the text.
@@ -278,8 +305,13 @@ impl<'a> Cursor<'a> {
 
     /// Reads one value that [`is_canonical_simple`] accepts and returns its text.
     pub(crate) fn simple_value(&mut self) -> Option<&'a str> {
+        self.simple_value_at(0)
+    }
+
+    /// [`Cursor::simple_value`] for a value nested `depth` deep.
+    fn simple_value_at(&mut self, depth: usize) -> Option<&'a str> {
         let start = self.i;
-        if !self.value(0) {
+        if !self.value(depth) {
             return None;
         }
         self.text.get(start..self.i)
