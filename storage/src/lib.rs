@@ -202,7 +202,8 @@ pub trait ChainStore: Send + Sync {
 
     /// Header, seal and transaction ids of the block at `height`: what a receipt needs,
     /// without the JSON parse of every transaction that [`ChainStore::block`] does (an id is
-    /// the SHA-256 of the stored body's signing preimage).
+    /// the SHA-256 of the stored body's signing preimage). `None` above the head. Errors:
+    /// [`StorageError::Corrupt`] if a transaction of the block is missing or unreadable.
     fn block_tx_ids(&self, height: u64) -> Result<Option<(SealedHeader, Vec<Hash>)>, StorageError>;
 
     /// The block at `height` in its wire form with `certificate` attached, its transactions
