@@ -32,8 +32,9 @@ pub enum HexError {
     },
 }
 
-/// Value of each byte as a hex digit (either case), or 0xff if it is not one.
-const HEX_DIGIT: [u8; 256] = {
+/// Value of each byte as a hex digit, or 0xff if it is not one; uppercase digits count only
+/// if `upper`.
+const fn hex_digits(upper: bool) -> [u8; 256] {
     let mut t = [0xff; 256];
     let mut i = 0;
     while i < 10 {
@@ -43,25 +44,40 @@ const HEX_DIGIT: [u8; 256] = {
     let mut i = 0;
     while i < 6 {
         t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
+        if upper {
+            t[b'A' as usize + i] = 10 + i as u8;
+        }
         i += 1;
     }
     t
-};
+}
+
+/// Hex digit values, either case.
+const HEX_DIGIT: [u8; 256] = hex_digits(true);
+/// Hex digit values, lowercase only (how hashes and keys serialise, and so the only form a
+/// canonical body holds).
+const LOWER_HEX_DIGIT: [u8; 256] = hex_digits(false);
 
 /// Decodes `2 * out.len()` hex digits (either case) into `out` with a table, about 3× faster
 /// than the `hex` crate on ids and keys (every transaction carries four). `false`, with `out`
 /// partly written, on a wrong length or a non-digit.
 fn decode_hex_exact(s: &[u8], out: &mut [u8]) -> bool {
+    decode_with(&HEX_DIGIT, s, out)
+}
+
+/// [`decode_hex_exact`] for lowercase digits only: `false` on an uppercase one.
+pub(crate) fn decode_lower_hex_exact(s: &[u8], out: &mut [u8]) -> bool {
+    decode_with(&LOWER_HEX_DIGIT, s, out)
+}
+
+/// The decoding loop of [`decode_hex_exact`] over digit `table`.
+fn decode_with(table: &[u8; 256], s: &[u8], out: &mut [u8]) -> bool {
     if s.len() != 2 * out.len() {
         return false;
     }
     let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        let (hi, lo) = (
-            HEX_DIGIT[usize::from(pair[0])],
-            HEX_DIGIT[usize::from(pair[1])],
-        );
+        let (hi, lo) = (table[usize::from(pair[0])], table[usize::from(pair[1])]);
         bad |= hi | lo;
         *o = (hi << 4) | (lo & 0x0f);
     }

@@ -195,11 +195,8 @@ pub(crate) fn find<'a, T: AsRef<str>>(text: &'a str, tokens: &[T]) -> Option<Opt
                     if !c.value(depth + 1) {
                         return None;
                     }
-                    if c.eat(b'}') {
+                    if !c.after_item(b'}')? {
                         return Some(None);
-                    }
-                    if !c.eat(b',') {
-                        return None;
                     }
                 }
             }
@@ -217,11 +214,8 @@ pub(crate) fn find<'a, T: AsRef<str>>(text: &'a str, tokens: &[T]) -> Option<Opt
                     if !c.value(depth + 1) {
                         return None;
                     }
-                    if c.eat(b']') {
+                    if !c.after_item(b']')? {
                         return Some(None);
-                    }
-                    if !c.eat(b',') {
-                        return None;
                     }
                 }
             }
@@ -252,12 +246,9 @@ pub(crate) fn members(text: &str) -> Option<Vec<(&str, &str)>> {
         if !c.eat(b':') {
             return None;
         }
-        out.push((key, c.simple_value_at(1)?));
-        if c.eat(b'}') {
+        out.push((key, c.simple_value(1)?));
+        if !c.after_item(b'}')? {
             return Some(out);
-        }
-        if !c.eat(b',') {
-            return None;
         }
     }
 }
@@ -296,6 +287,17 @@ impl<'a> Cursor<'a> {
         hit
     }
 
+    /// After a member or element of a container closed by `close`: `Some(true)` past a `,`
+    /// (another follows), `Some(false)` past `close` (the container ended), `None` on
+    /// anything else.
+    fn after_item(&mut self, close: u8) -> Option<bool> {
+        if self.eat(close) {
+            Some(false)
+        } else {
+            self.eat(b',').then_some(true)
+        }
+    }
+
     /// Reads `word` if the text continues with it.
     pub(crate) fn literal(&mut self, word: &[u8]) -> bool {
         let hit = self.b[self.i..].starts_with(word);
@@ -303,13 +305,9 @@ impl<'a> Cursor<'a> {
         hit
     }
 
-    /// Reads one value that [`is_canonical_simple`] accepts and returns its text.
-    pub(crate) fn simple_value(&mut self) -> Option<&'a str> {
-        self.simple_value_at(0)
-    }
-
-    /// [`Cursor::simple_value`] for a value nested `depth` deep.
-    fn simple_value_at(&mut self, depth: usize) -> Option<&'a str> {
+    /// Reads one value, nested `depth` deep, that [`is_canonical_simple`] accepts there and
+    /// returns its text.
+    pub(crate) fn simple_value(&mut self, depth: usize) -> Option<&'a str> {
         let start = self.i;
         if !self.value(depth) {
             return None;
@@ -340,24 +338,8 @@ impl<'a> Cursor<'a> {
         let (b'"', hex, b'"') = (digits[0], &digits[1..65], digits[65]) else {
             return None;
         };
-        /// Digit values of `0-9a-f`; 0xff for every other byte.
-        const NIBBLE: [u8; 256] = {
-            let mut t = [0xff; 256];
-            let mut d = 0;
-            while d < 16 {
-                t[b"0123456789abcdef"[d] as usize] = d as u8;
-                d += 1;
-            }
-            t
-        };
         let mut out = [0u8; 32];
-        let mut bad = 0;
-        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
-            bad |= hi | lo;
-            *o = hi << 4 | lo;
-        }
-        if bad > 0x0f {
+        if !crate::bytes::decode_lower_hex_exact(hex, &mut out) {
             return None;
         }
         self.i += 66;
@@ -398,11 +380,11 @@ impl<'a> Cursor<'a> {
             if !self.eat(b':') || !self.value(depth + 1) {
                 return false;
             }
-            if self.eat(b'}') {
-                return true;
-            }
-            if !self.eat(b',') {
+            let Some(more) = self.after_item(b'}') else {
                 return false;
+            };
+            if !more {
+                return true;
             }
         }
     }
@@ -416,11 +398,11 @@ impl<'a> Cursor<'a> {
             if !self.value(depth + 1) {
                 return false;
             }
-            if self.eat(b']') {
-                return true;
-            }
-            if !self.eat(b',') {
+            let Some(more) = self.after_item(b']') else {
                 return false;
+            };
+            if !more {
+                return true;
             }
         }
     }

@@ -858,7 +858,7 @@ impl TxBody {
         let nonce = c.uint()?;
         field(&mut c, b",\"payload\":{")?;
         let data = if c.literal(b"\"data\":") {
-            let t = c.simple_value().filter(|t| *t != "null")?;
+            let t = c.simple_value(0).filter(|t| *t != "null")?;
             field(&mut c, b",")?;
             Some(Data {
                 text: t.into(),
