@@ -197,26 +197,34 @@ pub struct SigRates {
     pub block_batch_all_cores: f64,
     /// Cores used.
     pub cores: usize,
+    /// Mean length of the messages verified (the workload's signing preimages), bytes.
+    pub message_bytes: usize,
 }
 
 type Item = (PublicKey, Vec<u8>, Signature);
 
-fn sig_items(n: usize) -> Vec<Item> {
+/// `n` signatures to verify for the ceiling: the signing preimages of the first `n` events of
+/// `workload`, signed as `bench ingest` signs them (16 keys, on a fixed chain id), so that the
+/// ceiling hashes messages of the length the node hashes (an OpenSSH event's preimage is about
+/// 780 bytes; SHA-512 over it is about a tenth of a verification).
+fn sig_items(n: usize, workload: Workload) -> anyhow::Result<Vec<Item>> {
     let keys: Vec<SecretKey> = (0..16u8)
         .map(|i| SecretKey::from_seed(&[i + 1; 32]))
         .collect();
+    let chain_id = auditchain_primitives::Hash([7; 32]);
     (0..n)
         .map(|i| {
             let k = &keys[i % keys.len()];
-            let msg = format!(
-                "auditchain bench message {i} with a typical body length of a few hundred bytes {}",
-                "x".repeat(300)
-            )
-            .into_bytes();
-            let sig = k.sign(&msg);
-            (k.public_key(), msg, sig)
+            let (ty, entity, data) = bench_event(workload, i);
+            let t = sign_record(chain_id, k, 0, &ty, &entity, Some(data), None)?;
+            Ok((k.public_key(), t.preimage(), *t.signature()))
         })
         .collect()
+}
+
+/// Mean length of the messages in `items`, bytes.
+fn mean_len(items: &[Item]) -> usize {
+    items.iter().map(|(_, m, _)| m.len()).sum::<usize>() / items.len().max(1)
 }
 
 fn rate(n: usize, f: impl FnOnce()) -> f64 {
@@ -253,19 +261,24 @@ fn all_cores_rate(items: &[Item], cores: usize, batch: usize) -> f64 {
 
 /// The all-core batched rate measured again (for the ceiling beside each run: this
 /// machine's speed drifts by up to 2× within minutes).
-pub async fn ceiling_now() -> anyhow::Result<f64> {
+pub async fn ceiling_now(workload: Workload) -> anyhow::Result<f64> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    Ok(
-        tokio::task::spawn_blocking(move || all_cores_rate(&sig_items(8192), cores, VERIFY_CHUNK))
-            .await?,
-    )
+    tokio::task::spawn_blocking(move || {
+        Ok(all_cores_rate(
+            &sig_items(8192, workload)?,
+            cores,
+            VERIFY_CHUNK,
+        ))
+    })
+    .await?
 }
 
 /// Measures the verification ceiling: single and batched (64, 256) on one core over `n`
 /// signatures each, and batched (256 and [`BLOCK_VERIFY_CHUNK_MAX`]) on all cores sustained over
-/// [`CEILING_TIME`].
-pub fn measure_sig_rates(n: usize) -> SigRates {
-    let items = sig_items(n);
+/// [`CEILING_TIME`]. The messages are the signing preimages of `workload`'s events.
+/// Errors: an event of `workload` that does not sign (a bug).
+pub fn measure_sig_rates(n: usize, workload: Workload) -> anyhow::Result<SigRates> {
+    let items = sig_items(n, workload)?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let single_one_core = rate(n, || {
         for (pk, m, s) in &items {
@@ -283,14 +296,15 @@ pub fn measure_sig_rates(n: usize) -> SigRates {
     let batch256_one_core = batched(256);
     let batch256_all_cores = all_cores_rate(&items, cores, VERIFY_CHUNK);
     let block_batch_all_cores = all_cores_rate(&items, cores, BLOCK_VERIFY_CHUNK_MAX);
-    SigRates {
+    Ok(SigRates {
         single_one_core,
         batch64_one_core,
         batch256_one_core,
         batch256_all_cores,
         block_batch_all_cores,
         cores,
-    }
+        message_bytes: mean_len(&items),
+    })
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
@@ -299,9 +313,12 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     }
     println!("measuring signature verification ceiling…");
     let ticks = CpuTicks::now();
-    let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
+    let workload = a.workload;
+    let sig = tokio::task::spawn_blocking(move || measure_sig_rates(8192, workload)).await??;
     println!(
-        "ed25519 (ZIP-215) verify: single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s | batch{BLOCK_VERIFY_CHUNK_MAX} {} cores {:.0}/s (blocks and sync; admission verifies in batches of 256){}",
+        "ed25519 (ZIP-215) verify, {:?} events' signing preimages ({} bytes on average): single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s | batch{BLOCK_VERIFY_CHUNK_MAX} {} cores {:.0}/s (blocks and sync; admission verifies in batches of 256){}",
+        a.workload,
+        sig.message_bytes,
         sig.single_one_core,
         sig.batch64_one_core,
         sig.batch256_one_core,
@@ -342,11 +359,11 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         let label = "no rewards, rules or SLAs";
         let c = ceilings[ceilings.len() - 1];
         without.push(ingest_once(&a, sig.cores, c, bare.clone(), label).await?);
-        ceilings.push(ceiling_now().await?);
+        ceilings.push(ceiling_now(a.workload).await?);
         let label = "3 built-in + threshold rules, rewards, SLA";
         let c = ceilings[ceilings.len() - 1];
         with.push(ingest_once(&a, sig.cores, c, rules.clone(), label).await?);
-        ceilings.push(ceiling_now().await?);
+        ceilings.push(ceiling_now(a.workload).await?);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

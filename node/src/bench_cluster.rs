@@ -232,10 +232,13 @@ pub async fn run(a: ClusterArgs) -> anyhow::Result<()> {
     }
     println!("measuring signature verification ceiling…");
     let ticks = CpuTicks::now();
-    let sig = tokio::task::spawn_blocking(|| measure_sig_rates(8192)).await?;
+    let workload = a.workload;
+    let sig = tokio::task::spawn_blocking(move || measure_sig_rates(8192, workload)).await??;
     println!(
-        "ed25519 (ZIP-215) verify on {} cores: batches of 256 (admission) {:.0}/s, of {} (blocks, sync) {:.0}/s{}",
+        "ed25519 (ZIP-215) verify on {} cores, {:?} events' signing preimages ({} bytes on average): batches of 256 (admission) {:.0}/s, of {} (blocks, sync) {:.0}/s{}",
         sig.cores,
+        a.workload,
+        sig.message_bytes,
         sig.batch256_all_cores,
         crate::verify::BLOCK_VERIFY_CHUNK_MAX,
         sig.block_batch_all_cores,

@@ -162,7 +162,10 @@ async fn drive(
         (o.files.clone(), o.format)
     };
     println!("measuring this machine's batched signature verification rate…");
-    let sig = tokio::task::spawn_blocking(|| crate::bench::measure_sig_rates(8192)).await?;
+    let sig = tokio::task::spawn_blocking(|| {
+        crate::bench::measure_sig_rates(8192, crate::bench::Workload::Openssh)
+    })
+    .await??;
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     println!("ingesting {} into node 0…", names.join(", "));
     use std::io::IsTerminal;
