@@ -69,18 +69,22 @@ impl From<auditchain_rpc::RpcError> for AdmitError {
 
 #[derive(Debug, Clone)]
 struct Entry {
+    id: Hash,
     tx: Transaction,
     size: usize,
     arrival: u64,
 }
 
-/// The pending transactions of one node.
+/// The pending transactions of one node. Each is held once, in its signer's nonce-ordered
+/// run (`by_signer`); `ids` and `arrivals` point into the runs by `(signer, nonce)`, so that
+/// block selection walks arrivals and runs without a lookup by id per transaction (on a
+/// mempool of tens of thousands, those lookups miss the cache).
 #[derive(Debug)]
 pub struct Mempool {
     limits: Limits,
-    entries: HashMap<Hash, Entry>,
-    by_signer: HashMap<PublicKey, BTreeMap<u64, Hash>>,
-    arrivals: BTreeMap<u64, Hash>,
+    by_signer: HashMap<PublicKey, BTreeMap<u64, Entry>>,
+    ids: HashMap<Hash, (PublicKey, u64)>,
+    arrivals: BTreeMap<u64, (PublicKey, u64)>,
     next_arrival: u64,
     bytes: usize,
 }
@@ -90,8 +94,8 @@ impl Mempool {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            entries: HashMap::new(),
             by_signer: HashMap::new(),
+            ids: HashMap::new(),
             arrivals: BTreeMap::new(),
             next_arrival: 0,
             bytes: 0,
@@ -100,12 +104,12 @@ impl Mempool {
 
     /// Number of pending transactions.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ids.len()
     }
 
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.ids.is_empty()
     }
 
     /// Total pending bytes (body text + signature).
@@ -115,7 +119,12 @@ impl Mempool {
 
     /// A pending transaction by id.
     pub fn get(&self, id: &Hash) -> Option<&Transaction> {
-        self.entries.get(id).map(|e| &e.tx)
+        self.entry(id).map(|e| &e.tx)
+    }
+
+    fn entry(&self, id: &Hash) -> Option<&Entry> {
+        let (signer, nonce) = self.ids.get(id)?;
+        self.by_signer.get(signer)?.get(nonce)
     }
 
     /// The next nonce `signer` should use given `committed_next`: one past the contiguous run of
@@ -142,7 +151,7 @@ impl Mempool {
         committed_next: u64,
         committed: impl FnOnce() -> bool,
     ) -> Result<(), AdmitError> {
-        if self.entries.contains_key(&id) {
+        if self.ids.contains_key(&id) {
             return Err(AdmitError::DuplicatePending);
         }
         let nonce = tx.body().nonce;
@@ -168,7 +177,7 @@ impl Mempool {
         if let Some(other) = mine.and_then(|m| m.get(&nonce)) {
             return Err(AdmitError::NonceTaken {
                 nonce,
-                other: *other,
+                other: other.id,
             });
         }
         // When full, the signer's own pending transactions with higher nonces make room
@@ -176,17 +185,14 @@ impl Mempool {
         // filled with a signer's future nonces could never take the nonces that close the gap.
         // Decided first, removed only if admission then succeeds.
         let size = tx.size_bytes();
-        let (mut count, mut mine_count, mut bytes) = (
-            self.entries.len(),
-            mine.map_or(0, BTreeMap::len),
-            self.bytes,
-        );
+        let (mut count, mut mine_count, mut bytes) =
+            (self.ids.len(), mine.map_or(0, BTreeMap::len), self.bytes);
         let mut victims = Vec::new();
         // Lazy: a full mempool is rare, and collecting a signer's later nonces on every
         // admission cost O(pending) each (quadratic under out-of-order gossip).
         let mut later = mine
             .into_iter()
-            .flat_map(|m| m.range(nonce + 1..).rev().map(|(_, id)| *id));
+            .flat_map(|m| m.range(nonce + 1..).rev().map(|(_, e)| (e.id, e.size)));
         loop {
             let full = if mine_count >= self.limits.mempool_max_per_signer as usize {
                 Some(format!(
@@ -207,12 +213,12 @@ impl Mempool {
                 None
             };
             let Some(reason) = full else { break };
-            let Some(victim) = later.next() else {
+            let Some((victim, victim_size)) = later.next() else {
                 return Err(AdmitError::Full(reason));
             };
             count -= 1;
             mine_count -= 1;
-            bytes -= self.entries.get(&victim).map_or(0, |e| e.size);
+            bytes -= victim_size;
             victims.push(victim);
         }
         for v in &victims {
@@ -220,10 +226,18 @@ impl Mempool {
         }
         let arrival = self.next_arrival;
         self.next_arrival += 1;
-        self.by_signer.entry(signer).or_default().insert(nonce, id);
-        self.arrivals.insert(arrival, id);
+        self.by_signer.entry(signer).or_default().insert(
+            nonce,
+            Entry {
+                id,
+                tx,
+                size,
+                arrival,
+            },
+        );
+        self.arrivals.insert(arrival, (signer, nonce));
+        self.ids.insert(id, (signer, nonce));
         self.bytes += size;
-        self.entries.insert(id, Entry { tx, size, arrival });
         Ok(())
     }
 
@@ -239,15 +253,11 @@ impl Mempool {
         let mut out = Vec::new();
         let mut bytes = 0u64;
         let mut expected: HashMap<PublicKey, u64> = HashMap::new();
-        'outer: for id in self.arrivals.values() {
-            let Some(e) = self.entries.get(id) else {
-                continue;
-            };
-            let signer = *e.tx.signer();
+        'outer: for &(signer, nonce) in self.arrivals.values() {
             let exp = *expected
                 .entry(signer)
                 .or_insert_with(|| committed_next(&signer));
-            if e.tx.body().nonce != exp {
+            if nonce != exp {
                 continue;
             }
             // Take this transaction and the signer's consecutive successors already pending,
@@ -256,18 +266,15 @@ impl Mempool {
                 continue;
             };
             let mut n = exp;
-            for (&nonce, rid) in run.range(exp..) {
+            for (&nonce, re) in run.range(exp..) {
                 if nonce != n || out.len() >= max_txs {
                     break;
                 }
-                let Some(re) = self.entries.get(rid) else {
-                    break;
-                };
                 if bytes + re.size as u64 > max_bytes {
                     break 'outer;
                 }
                 bytes += re.size as u64;
-                out.push((*rid, re.tx.clone()));
+                out.push((re.id, re.tx.clone()));
                 n += 1;
             }
             expected.insert(signer, n);
@@ -298,7 +305,7 @@ impl Mempool {
             let stale: Vec<Hash> = self
                 .by_signer
                 .get(&signer)
-                .map(|m| m.range(..next).map(|(_, id)| *id).collect())
+                .map(|m| m.range(..next).map(|(_, e)| e.id).collect())
                 .unwrap_or_default();
             for id in stale {
                 self.remove(&id);
@@ -307,16 +314,14 @@ impl Mempool {
     }
 
     fn remove(&mut self, id: &Hash) -> Option<Entry> {
-        let e = self.entries.remove(id)?;
+        let (signer, nonce) = self.ids.remove(id)?;
+        let m = self.by_signer.get_mut(&signer)?;
+        let e = m.remove(&nonce)?;
+        if m.is_empty() {
+            self.by_signer.remove(&signer);
+        }
         self.bytes -= e.size;
         self.arrivals.remove(&e.arrival);
-        let signer = *e.tx.signer();
-        if let Some(m) = self.by_signer.get_mut(&signer) {
-            m.remove(&e.tx.body().nonce);
-            if m.is_empty() {
-                self.by_signer.remove(&signer);
-            }
-        }
         Some(e)
     }
 }
@@ -470,6 +475,78 @@ mod tests {
         ));
         assert_eq!(m.len(), 3, "a refused admission changes nothing");
         assert!(m.get(&ids[1]).is_some());
+    }
+
+    impl Mempool {
+        /// Asserts the invariants: every pending transaction is reachable by id, by arrival
+        /// and in its signer's run under its own nonce, once; the byte total is their sum.
+        fn check(&self) {
+            let mut n = 0;
+            let mut bytes = 0;
+            for (signer, run) in &self.by_signer {
+                assert!(!run.is_empty(), "no empty runs are kept");
+                for (nonce, e) in run {
+                    n += 1;
+                    bytes += e.size;
+                    assert_eq!((e.tx.signer(), e.tx.body().nonce), (signer, *nonce));
+                    assert_eq!(e.tx.id(), e.id);
+                    assert_eq!(self.ids.get(&e.id), Some(&(*signer, *nonce)));
+                    assert_eq!(self.arrivals.get(&e.arrival), Some(&(*signer, *nonce)));
+                }
+            }
+            assert_eq!((self.ids.len(), self.arrivals.len()), (n, n));
+            assert_eq!(self.bytes, bytes);
+        }
+    }
+
+    #[test]
+    fn random_admissions_and_commits_keep_the_invariants() {
+        let keys: Vec<SecretKey> = (1..=3).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let txs: Vec<Vec<(Hash, Transaction)>> = keys
+            .iter()
+            .map(|k| (0..12).map(|n| tx(k, n)).collect())
+            .collect();
+        let mut committed = [0u64; 3];
+        let mut m = Mempool::new(limits(6, 10));
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rand = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut commits = 0;
+        for _ in 0..2_000 {
+            if rand(4) > 0 {
+                let s = rand(3) as usize;
+                let (id, t) = txs[s][rand(12) as usize].clone();
+                let _ = m.admit(t, id, committed[s], || false);
+            } else {
+                let next = |p: &PublicKey| {
+                    committed[keys.iter().position(|k| k.public_key() == *p).unwrap()]
+                };
+                let picked = m.select(1 + rand(5) as usize, u64::MAX, next);
+                for (_, t) in &picked {
+                    let s = keys
+                        .iter()
+                        .position(|k| k.public_key() == *t.signer())
+                        .unwrap();
+                    assert_eq!(t.body().nonce, committed[s], "runs start at the next nonce");
+                    committed[s] += 1;
+                }
+                commits += picked.len();
+                let ids: Vec<Hash> = picked.iter().map(|(id, _)| *id).collect();
+                m.remove_committed(&ids, |p| {
+                    committed[keys.iter().position(|k| k.public_key() == *p).unwrap()]
+                });
+                if committed.iter().any(|&c| c >= 12) {
+                    committed = [0; 3];
+                    m = Mempool::new(limits(6, 10));
+                }
+            }
+            m.check();
+        }
+        assert!(commits > 100, "the walk commits ({commits})");
     }
 
     #[test]
