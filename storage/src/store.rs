@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use std::sync::{Mutex, PoisonError};
 
-use auditchain_primitives::codec::{self, decode, encode};
+use auditchain_primitives::codec::{decode, encode};
 use auditchain_primitives::receipt::SetChangeWitness;
 use auditchain_primitives::tx::Payload;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCertifiedBlock};
@@ -859,12 +859,7 @@ impl<K: Kv> Store<K> {
             let first = ci * tx_chunk::CHUNK_TXS;
             let offset = tx_chunk::begin(&mut log, group.len());
             for (j, tx) in group.iter().enumerate() {
-                let stored = StoredTx {
-                    height: h.height,
-                    index: (first + j) as u32,
-                    tx: tx.clone(),
-                };
-                codec::encode_into(&stored, &mut log)?;
+                StoredTx::encode_into(h.height, (first + j) as u32, tx, &mut log);
                 tx_chunk::end_entry(&mut log, offset, group.len(), j);
             }
             let start = first_seq + first as u64;

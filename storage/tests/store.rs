@@ -785,3 +785,25 @@ fn blocks_span_several_chunks() {
     store.revert_head().unwrap();
     assert_eq!(dump(&store), before);
 }
+
+#[test]
+fn a_stored_tx_is_written_with_the_codec_bytes() {
+    let key = SecretKey::from_seed(&[9; 32]);
+    for (i, entity) in ["LabSZ", "h", "é \"quoted\" \u{1F600}"].iter().enumerate() {
+        let t = tx(Hash([3; 32]), &key, i as u64 * 1000, entity, "ty");
+        let (height, index) = (u64::MAX - i as u64, i as u32 * 70_000);
+        let mut direct = vec![0xee];
+        auditchain_storage::StoredTx::encode_into(height, index, &t, &mut direct);
+        let stored = auditchain_storage::StoredTx {
+            height,
+            index,
+            tx: t.clone(),
+        };
+        let codec = auditchain_primitives::codec::encode(&stored).unwrap();
+        assert_eq!(direct[0], 0xee, "appends after what the buffer held");
+        assert_eq!(&direct[1..], &codec[..]);
+        let back: auditchain_storage::StoredTx =
+            auditchain_primitives::codec::decode(&direct[1..]).unwrap();
+        assert_eq!(back, stored);
+    }
+}
