@@ -150,19 +150,63 @@ pub fn type_count(event_type: &str) -> Vec<u8> {
     with(b'C', &[event_type.as_bytes()])
 }
 
+/// An index named by borrowed parts: an [`IndexKey`] without owning its strings (block
+/// commits name three per transaction).
+#[derive(Debug, Clone, Copy)]
+pub enum IndexRef<'a> {
+    /// As [`IndexKey::Entity`].
+    Entity(&'a str),
+    /// As [`IndexKey::Signer`].
+    Signer(&'a PublicKey),
+    /// As [`IndexKey::EventType`].
+    EventType(&'a str),
+    /// As [`IndexKey::Evidence`].
+    Evidence(&'a Hash),
+}
+
+impl IndexKey {
+    /// The same index, borrowed.
+    pub fn as_ref(&self) -> IndexRef<'_> {
+        match self {
+            IndexKey::Entity(e) => IndexRef::Entity(e),
+            IndexKey::Signer(s) => IndexRef::Signer(s),
+            IndexKey::EventType(t) => IndexRef::EventType(t),
+            IndexKey::Evidence(h) => IndexRef::Evidence(h),
+        }
+    }
+}
+
 /// The prefix of an index (everything before the seq).
 pub fn index_prefix(index: &IndexKey) -> Vec<u8> {
+    let mut k = Vec::new();
+    index_prefix_into(index.as_ref(), &mut k);
+    k
+}
+
+/// Appends the [`index_prefix`] bytes of `index` to `out`: `E` ‖ length (`u16`) ‖ entity,
+/// `S` ‖ signer, `T` ‖ length (`u8`) ‖ event type, or `V` ‖ file hash.
+pub fn index_prefix_into(index: IndexRef<'_>, out: &mut Vec<u8>) {
     match index {
-        IndexKey::Entity(e) => {
+        IndexRef::Entity(e) => {
             let len = u16::try_from(e.len()).unwrap_or(u16::MAX);
-            with(b'E', &[&len.to_be_bytes(), e.as_bytes()])
+            out.push(b'E');
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(e.as_bytes());
         }
-        IndexKey::Signer(s) => with(b'S', &[&s.0]),
-        IndexKey::EventType(t) => {
+        IndexRef::Signer(s) => {
+            out.push(b'S');
+            out.extend_from_slice(&s.0);
+        }
+        IndexRef::EventType(t) => {
             let len = u8::try_from(t.len()).unwrap_or(u8::MAX);
-            with(b'T', &[&[len], t.as_bytes()])
+            out.push(b'T');
+            out.push(len);
+            out.extend_from_slice(t.as_bytes());
         }
-        IndexKey::Evidence(h) => with(b'V', &[&h.0]),
+        IndexRef::Evidence(h) => {
+            out.push(b'V');
+            out.extend_from_slice(&h.0);
+        }
     }
 }
 
@@ -171,4 +215,29 @@ pub fn index_entry(index: &IndexKey, seq: u64) -> Vec<u8> {
     let mut k = index_prefix(index);
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_prefixes_are_the_layout_bytes() {
+        let e = index_prefix(&IndexKey::Entity("ab".into()));
+        assert_eq!(e, b"E\x00\x02ab");
+        let t = index_prefix(&IndexKey::EventType("ssh".into()));
+        assert_eq!(t, b"T\x03ssh");
+        let s = index_prefix(&IndexKey::Signer(PublicKey([7; 32])));
+        assert_eq!(s, [&b"S"[..], &[7; 32]].concat());
+        let v = index_prefix(&IndexKey::Evidence(Hash([9; 32])));
+        assert_eq!(v, [&b"V"[..], &[9; 32]].concat());
+        let mut both = b"x".to_vec();
+        index_prefix_into(IndexRef::Entity("ab"), &mut both);
+        index_prefix_into(IndexRef::EventType("ssh"), &mut both);
+        assert_eq!(both, [&b"x"[..], &e, &t].concat(), "appends");
+        assert_eq!(
+            index_entry(&IndexKey::EventType("ssh".into()), 258),
+            [&t[..], &258u64.to_be_bytes()].concat()
+        );
+    }
 }

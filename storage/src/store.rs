@@ -11,6 +11,7 @@ use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCer
 use auditchain_primitives::{Block, Hash, PublicKey, Transaction, merkle};
 
 use crate::id_index::{self, RunHeader};
+use crate::keys::IndexRef;
 use crate::kv::{Kv, Write};
 use crate::tx_chunk;
 use crate::{
@@ -874,22 +875,28 @@ impl<K: Kv> Store<K> {
                 },
             ));
         }
+        let mut prefix = Vec::new();
         for (i, tx) in c.block.txs.iter().enumerate() {
-            let seq = first_seq + i as u64;
+            let seq = (first_seq + i as u64).to_be_bytes();
             let body = tx.body();
-            let mut idx = vec![
-                IndexKey::Entity(body.payload.entity_id().to_string()),
-                IndexKey::Signer(body.signer),
-                IndexKey::EventType(body.payload.event_type().to_string()),
+            let evidence = match &body.payload {
+                Payload::AnchorEvidence { sha256, .. } => Some(IndexRef::Evidence(sha256)),
+                _ => None,
+            };
+            let idx = [
+                IndexRef::Entity(body.payload.entity_id()),
+                IndexRef::Signer(&body.signer),
+                IndexRef::EventType(body.payload.event_type()),
             ];
-            if let Payload::AnchorEvidence { sha256, .. } = &body.payload {
-                idx.push(IndexKey::Evidence(*sha256));
-            }
-            for k in &idx {
-                postings
-                    .entry(keys::index_prefix(k))
-                    .or_default()
-                    .extend_from_slice(&seq.to_be_bytes());
+            for k in idx.into_iter().chain(evidence) {
+                prefix.clear();
+                keys::index_prefix_into(k, &mut prefix);
+                match postings.get_mut(prefix.as_slice()) {
+                    Some(list) => list.extend_from_slice(&seq),
+                    None => {
+                        postings.insert(prefix.clone(), seq.to_vec());
+                    }
+                }
             }
             nonces.insert(body.signer, body.nonce + 1);
             *counts.entry(body.payload.event_type()).or_default() += 1;
