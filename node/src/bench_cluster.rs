@@ -151,7 +151,7 @@ impl Probes {
 }
 
 /// `txs` in batches of `size`, encoded before the clock starts.
-fn encode_batches(txs: &[TxParam], size: usize) -> anyhow::Result<Vec<EncodedBatch>> {
+fn encode_batches(txs: &[String], size: usize) -> anyhow::Result<Vec<EncodedBatch>> {
     txs.chunks(size)
         .map(|b| EncodedBatch::new(b.to_vec()))
         .collect()

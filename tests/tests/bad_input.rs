@@ -159,6 +159,31 @@ async fn bad_transactions_are_rejected_and_change_nothing() {
         Some(1005),
         "per-item errors in a batch"
     );
+
+    // raw transactions (base64 of body ‖ signature): one good, one not base64, one whose
+    // signature does not verify; each answered on its own
+    let good_raw = chain.record(0, 2, "a", "b", json!({"raw": true}));
+    let forged = Transaction::try_from(WireTx {
+        signature: Signature([9; 64]),
+        ..WireTx::from(chain.record(0, 3, "a", "b", json!({})))
+    })
+    .expect("a well-formed body");
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "audit_submitBatch",
+        "params": [[TxParam::raw(&good_raw), "@@@@", TxParam::raw(&forged)]]});
+    let resp = raw_post(addr, request.to_string().as_bytes());
+    let v: serde_json::Value = serde_json::from_str(&resp).expect("a JSON-RPC answer");
+    let outs = v["result"].as_array().expect("per-item outcomes");
+    assert_eq!(outs[0]["id"], json!(good_raw.id().to_hex()), "{resp}");
+    assert_eq!(outs[1]["error"]["code"], json!(-32602), "{resp}");
+    let reason = outs[1]["error"]["message"].as_str().unwrap_or_default();
+    assert!(reason.contains("not base64"), "{resp}");
+    assert_eq!(outs[2]["error"]["code"], json!(1002), "{resp}");
+    let r = chain
+        .client
+        .submit_and_wait(wire(&good_raw), Some(10_000))
+        .await;
+    let (code, msg) = rpc_error(&r.expect_err("already admitted from its raw form"));
+    assert_eq!(code, 1008, "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

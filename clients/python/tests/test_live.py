@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from auditchain import AsyncClient, Client, Key, ReceiptError, RpcError, sign_record, verify_receipt
+from auditchain import AsyncClient, Client, Key, ReceiptError, RpcError, raw, sign_record, tx_id, verify_receipt
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,14 @@ def test_submit_and_wait_and_errors(client):
     with pytest.raises(RpcError) as e:
         client.submit(stranger)
     assert e.value.code == 1007
+    # the raw form (base64 of body || signature) is the same transaction
+    tx = sign_record(client.key, client.chain_id(), client.next_nonce(pk), "login", "web1", {"u": "\"2\""})
+    rcpt = client.submit_and_wait(raw(tx), 10_000)
+    assert rcpt["tx_id"] == tx_id(client.chain_id(), tx["body"])
+    assert client.get(rcpt["tx_id"])["tx"]["tx"] == tx
+    with pytest.raises(RpcError) as e:
+        client.submit(raw(tx)[:-1])
+    assert e.value.code == -32602 and "raw transaction" in e.value.message
 
 
 def test_hash_only_records(client):
