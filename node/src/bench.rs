@@ -209,7 +209,7 @@ type Item = (PublicKey, Vec<u8>, Signature);
 /// `n` signatures to verify for the ceiling: the signing preimages of the first `n` events of
 /// `workload`, signed as `bench ingest` signs them (16 keys, on a fixed chain id), so that the
 /// ceiling hashes messages of the length the node hashes (an OpenSSH event's preimage is about
-/// 780 bytes; SHA-512 over it is about a tenth of a verification).
+/// 770 bytes; SHA-512 over it is about a tenth of a verification).
 fn sig_items(n: usize, workload: Workload) -> anyhow::Result<Vec<Item>> {
     let keys: Vec<SecretKey> = (0..16u8)
         .map(|i| SecretKey::from_seed(&[i + 1; 32]))
