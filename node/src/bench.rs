@@ -262,18 +262,11 @@ fn all_cores_rate(items: &[Item], cores: usize, batch: usize) -> f64 {
     done.into_inner() as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The all-core batched rate measured again (for the ceiling beside each run: this
-/// machine's speed drifts by up to 2× within minutes).
-pub async fn ceiling_now(workload: Workload) -> anyhow::Result<f64> {
+/// The all-core batched rate measured again over `items` (for the ceiling beside each run:
+/// this machine's speed drifts by up to 2× within minutes).
+async fn ceiling_now(items: Arc<Vec<Item>>) -> anyhow::Result<f64> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    tokio::task::spawn_blocking(move || {
-        Ok(all_cores_rate(
-            &sig_items(8192, workload)?,
-            cores,
-            VERIFY_CHUNK,
-        ))
-    })
-    .await?
+    Ok(tokio::task::spawn_blocking(move || all_cores_rate(&items, cores, VERIFY_CHUNK)).await?)
 }
 
 /// Measures the verification ceiling: single and batched (64, 256) on one core over `n`
@@ -281,10 +274,15 @@ pub async fn ceiling_now(workload: Workload) -> anyhow::Result<f64> {
 /// [`CEILING_TIME`]. The messages are the signing preimages of `workload`'s events.
 /// Errors: an event of `workload` that does not sign (a bug).
 pub fn measure_sig_rates(n: usize, workload: Workload) -> anyhow::Result<SigRates> {
-    let items = sig_items(n, workload)?;
+    Ok(sig_rates(&sig_items(n, workload)?))
+}
+
+/// [`measure_sig_rates`] over signatures already made.
+fn sig_rates(items: &[Item]) -> SigRates {
+    let n = items.len();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let single_one_core = rate(n, || {
-        for (pk, m, s) in &items {
+        for (pk, m, s) in items {
             assert!(verify(pk, m, s).is_ok());
         }
     });
@@ -297,17 +295,17 @@ pub fn measure_sig_rates(n: usize, workload: Workload) -> anyhow::Result<SigRate
     };
     let batch64_one_core = batched(64);
     let batch256_one_core = batched(256);
-    let batch256_all_cores = all_cores_rate(&items, cores, VERIFY_CHUNK);
-    let block_batch_all_cores = all_cores_rate(&items, cores, BLOCK_VERIFY_CHUNK_MAX);
-    Ok(SigRates {
+    let batch256_all_cores = all_cores_rate(items, cores, VERIFY_CHUNK);
+    let block_batch_all_cores = all_cores_rate(items, cores, BLOCK_VERIFY_CHUNK_MAX);
+    SigRates {
         single_one_core,
         batch64_one_core,
         batch256_one_core,
         batch256_all_cores,
         block_batch_all_cores,
         cores,
-        message_bytes: mean_len(&items),
-    })
+        message_bytes: mean_len(items),
+    }
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
@@ -317,7 +315,13 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     println!("measuring signature verification ceiling…");
     let ticks = CpuTicks::now();
     let workload = a.workload;
-    let sig = tokio::task::spawn_blocking(move || measure_sig_rates(8192, workload)).await??;
+    // signed once: the ceiling is measured again over the same signatures between runs
+    let items = Arc::new(tokio::task::spawn_blocking(move || sig_items(8192, workload)).await??);
+    let sig = tokio::task::spawn_blocking({
+        let items = Arc::clone(&items);
+        move || sig_rates(&items)
+    })
+    .await?;
     println!(
         "ed25519 (ZIP-215) verify, {:?} events' signing preimages ({} bytes on average): single 1 core {:.0}/s | batch64 1 core {:.0}/s | batch256 1 core {:.0}/s | batch256 {} cores {:.0}/s | batch{BLOCK_VERIFY_CHUNK_MAX} {} cores {:.0}/s (blocks and sync; admission verifies in batches of 256){}",
         a.workload,
@@ -362,11 +366,11 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         let label = "no rewards, rules or SLAs";
         let c = ceilings[ceilings.len() - 1];
         without.push(ingest_once(&a, sig.cores, c, bare.clone(), label).await?);
-        ceilings.push(ceiling_now(a.workload).await?);
+        ceilings.push(ceiling_now(Arc::clone(&items)).await?);
         let label = "3 built-in + threshold rules, rewards, SLA";
         let c = ceilings[ceilings.len() - 1];
         with.push(ingest_once(&a, sig.cores, c, rules.clone(), label).await?);
-        ceilings.push(ceiling_now(a.workload).await?);
+        ceilings.push(ceiling_now(Arc::clone(&items)).await?);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

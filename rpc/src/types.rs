@@ -135,9 +135,6 @@ impl ParamShape for Signature {
     }
 }
 
-/// Length of a signature at the end of a raw transaction, bytes.
-const RAW_SIGNATURE_BYTES: usize = 64;
-
 impl TxParam {
     /// The raw form of a transaction: base64 (RFC 4648 §4, standard alphabet, padded) of the
     /// body's UTF-8 bytes followed by the 64 signature bytes (docs/rpc.md). The RPC accepts it
@@ -145,7 +142,7 @@ impl TxParam {
     /// escapes, which the server would otherwise undo for every quote of the body (about a
     /// third of what reading a submitted batch costs).
     pub fn raw(t: &auditchain_primitives::Transaction) -> String {
-        let mut bytes = Vec::with_capacity(t.body_text().len() + RAW_SIGNATURE_BYTES);
+        let mut bytes = Vec::with_capacity(t.body_text().len() + Signature::LEN);
         bytes.extend_from_slice(t.body_text().as_bytes());
         bytes.extend_from_slice(&t.signature().0);
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -159,21 +156,19 @@ impl ParamShape for WireTx {
         let mut bytes = base64::engine::general_purpose::STANDARD
             .decode(s.as_bytes())
             .map_err(|e| ParamError::whole(format!("raw transaction: not base64: {e}")))?;
-        let Some(split) = bytes.len().checked_sub(RAW_SIGNATURE_BYTES) else {
+        let Some(split) = bytes.len().checked_sub(Signature::LEN) else {
             return Err(ParamError::whole(format!(
-                "raw transaction: {} bytes, shorter than its {RAW_SIGNATURE_BYTES}-byte signature",
-                bytes.len()
+                "raw transaction: {} bytes, shorter than its {}-byte signature",
+                bytes.len(),
+                Signature::LEN
             )));
         };
-        let mut signature = [0; RAW_SIGNATURE_BYTES];
-        signature.copy_from_slice(&bytes[split..]);
+        let mut signature = Signature([0; Signature::LEN]);
+        signature.0.copy_from_slice(&bytes[split..]);
         bytes.truncate(split);
         let body = String::from_utf8(bytes)
             .map_err(|e| ParamError::whole(format!("raw transaction: body is not UTF-8: {e}")))?;
-        Ok(WireTx {
-            body,
-            signature: Signature(signature),
-        })
+        Ok(WireTx { body, signature })
     }
     fn from_map<'de, A: serde::de::MapAccess<'de>>(
         mut map: A,
