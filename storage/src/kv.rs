@@ -59,22 +59,39 @@ fn past_end(at: u64, len: usize, end: u64) -> StorageError {
     }
 }
 
+/// Page size the log's page-cache advice is aligned to, bytes.
+const PAGE_BYTES: u64 = 4096;
+
 fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
 /// sled 0.34.7, one tree, plus the log file [`SledKv::LOG_FILE`] in the same directory.
 /// `apply` is a sled batch (atomic); `flush` fsyncs sled's log.
+///
+/// The log keeps only its last [`SledKv::LOG_CACHE_BYTES`] in the page cache: once a sync has
+/// made them durable, older bytes are dropped from it (`posix_fadvise(POSIX_FADV_DONTNEED)`,
+/// Linux). The log is written once and read by point lookups; without this its pages fill
+/// memory until the kernel reclaims them, and each page written takes memory the kernel has
+/// not touched for a while, which on a virtual machine that returns free memory to its host
+/// costs a fault per page on the host: there, appending to a new file ran at 0.5 GB/s of CPU
+/// against 5 GB/s into recently freed pages; dropping them cut `bench ingest` CPU by 6 %.
 pub struct SledKv {
     db: sled::Db,
     log: File,
     /// The log file's length; the lock orders appends and truncations.
     log_end: Mutex<u64>,
+    /// Log bytes before this offset have been dropped from the page cache (a page boundary).
+    log_uncached: Mutex<u64>,
 }
 
 impl SledKv {
     /// Name of the log file inside the data dir.
     pub const LOG_FILE: &str = "txlog";
+
+    /// How many of the log's last bytes stay in the page cache after a sync (32 MiB: the
+    /// transactions of the last few full blocks, which clients read back most).
+    pub const LOG_CACHE_BYTES: u64 = 32 << 20;
 
     /// Opens (or creates) the database in directory `path`. sled checks its log's checksums on
     /// open and recovers to the last complete batch. Errors: [`StorageError::Backend`].
@@ -103,7 +120,30 @@ impl SledKv {
             db,
             log,
             log_end: Mutex::new(end),
+            log_uncached: Mutex::new(0),
         })
+    }
+
+    /// Drops the log's pages before `synced_end - LOG_CACHE_BYTES` from the page cache (only
+    /// clean pages are dropped, so `synced_end` must be durable). Advice only: a failure
+    /// changes nothing stored and is logged at debug level.
+    fn drop_cached_log(&self, synced_end: u64) {
+        let Ok(mut from) = self.log_uncached.lock() else {
+            return;
+        };
+        let to = synced_end.saturating_sub(Self::LOG_CACHE_BYTES) / PAGE_BYTES * PAGE_BYTES;
+        let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(*from)) else {
+            return;
+        };
+        #[cfg(target_os = "linux")]
+        if let Err(e) =
+            rustix::fs::fadvise(&self.log, *from, Some(len), rustix::fs::Advice::DontNeed)
+        {
+            tracing::debug!("dropping {len} log bytes at {from} from the page cache: {e}");
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = len;
+        *from = to;
     }
 
     fn open_db(path: &Path) -> Result<sled::Db, StorageError> {
@@ -181,7 +221,10 @@ impl Kv for SledKv {
     }
 
     fn log_sync(&self) -> Result<(), StorageError> {
-        self.log.sync_data().map_err(backend)
+        let end = self.log_len()?;
+        self.log.sync_data().map_err(backend)?;
+        self.drop_cached_log(end);
+        Ok(())
     }
 
     fn log_read(&self, at: u64, len: usize) -> Result<Vec<u8>, StorageError> {
@@ -205,6 +248,9 @@ impl Kv for SledKv {
             self.log.set_len(len).map_err(backend)?;
             self.log.sync_all().map_err(backend)?;
             *end = len;
+            if let Ok(mut from) = self.log_uncached.lock() {
+                *from = (*from).min(len / PAGE_BYTES * PAGE_BYTES);
+            }
         }
         Ok(())
     }
@@ -307,5 +353,42 @@ impl Kv for MemKv {
             log.truncate(usize::try_from(len).map_err(backend)?);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_reads_back_every_byte_after_old_pages_leave_the_page_cache() {
+        const MIB: usize = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let kv = SledKv::open(dir.path()).unwrap();
+        let uncached = |kv: &SledKv| *kv.log_uncached.lock().unwrap();
+        let chunk = |i: usize| vec![i as u8; 8 * MIB + 1];
+        for i in 0..6 {
+            assert_eq!(
+                kv.log_append(&chunk(i)).unwrap(),
+                (i * (8 * MIB + 1)) as u64
+            );
+            kv.log_sync().unwrap();
+        }
+        let end = kv.log_len().unwrap();
+        // everything but the last 32 MiB, cut at a page boundary, has been let go
+        assert_eq!(uncached(&kv), (end - SledKv::LOG_CACHE_BYTES) / 4096 * 4096);
+        assert!(uncached(&kv) > 0);
+        for i in 0..6 {
+            let at = (i * (8 * MIB + 1)) as u64;
+            assert_eq!(kv.log_read(at, 8 * MIB + 1).unwrap(), chunk(i), "chunk {i}");
+        }
+        // a cut below the dropped part moves it back, and later bytes are handled again
+        kv.log_truncate(3 * MIB as u64 + 5).unwrap();
+        assert_eq!(uncached(&kv), 3 * MIB as u64);
+        kv.log_append(&[7; 100]).unwrap();
+        kv.log_sync().unwrap();
+        assert_eq!(uncached(&kv), 3 * MIB as u64);
+        assert_eq!(kv.log_read(3 * MIB as u64 + 5, 100).unwrap(), vec![7; 100]);
+        assert_eq!(kv.log_read(0, 16).unwrap(), vec![0; 16]);
     }
 }
