@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditchain_genesis::Genesis;
+use auditchain_primitives::block::tx_leaves;
 use auditchain_primitives::merkle::{self, MerkleError};
 use auditchain_primitives::receipt::ValidatorSetChange;
 use auditchain_primitives::tx::{Payload, TxError, WireTx, data_hash};
@@ -419,7 +420,7 @@ impl Backend for NodeBackend {
             .block_tx_ids(st.height)
             .map_err(storage)?
             .ok_or_else(|| RpcError::Unavailable(format!("block {} missing", st.height)))?;
-        let leaves: Vec<Hash> = ids.iter().map(|id| merkle::leaf_hash(&id.0)).collect();
+        let leaves = tx_leaves(&ids);
         let tx_proof =
             merkle::inclusion_proof(&leaves[..], u64::from(st.index), leaves.len() as u64)
                 .map_err(merkle_err)?;

@@ -8,7 +8,7 @@ use auditchain_consensus::pow::{self, PowConfig};
 use auditchain_consensus::{Engine, RoundRobin};
 use auditchain_contracts::StateRead;
 use auditchain_genesis::Genesis;
-use auditchain_primitives::block::tx_root;
+use auditchain_primitives::block::tx_leaves;
 use auditchain_primitives::merkle::{self, Frontier, NewNode};
 use auditchain_primitives::receipt::ReceiptError;
 use auditchain_primitives::tx::{TxError, verify_transactions};
@@ -175,7 +175,9 @@ pub fn check_block<E: std::fmt::Display>(
         return Err("a transaction signature does not verify".into());
     }
     let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
-    if tx_root(&ids) != block.header.tx_root || ids.len() as u64 != u64::from(block.header.tx_count)
+    let leaves = tx_leaves(&ids);
+    if merkle::root(&leaves) != block.header.tx_root
+        || ids.len() as u64 != u64::from(block.header.tx_count)
     {
         return Err("tx_root or tx_count does not match the transactions".into());
     }
@@ -194,8 +196,8 @@ pub fn check_block<E: std::fmt::Display>(
     }
     let mut frontier = frontier.clone();
     let mut nodes = Vec::with_capacity(ids.len());
-    for id in &ids {
-        frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+    for leaf in leaves {
+        frontier.append(leaf, |n| nodes.push(n));
     }
     if frontier.size() != block.header.history_size || frontier.root() != block.header.history_root
     {

@@ -134,8 +134,14 @@ impl Block {
 
 /// RFC 6962 root over transaction ids.
 pub fn tx_root(ids: &[Hash]) -> Hash {
-    let leaves: Vec<Hash> = ids.iter().map(|id| merkle::leaf_hash(&id.0)).collect();
-    merkle::root(&leaves)
+    merkle::root(&tx_leaves(ids))
+}
+
+/// The RFC 6962 leaf hashes of transaction ids, one per id in order: the leaves of
+/// [`tx_root`] and, appended in block order, of the history tree. A block's builder and
+/// checker compute them once for both trees.
+pub fn tx_leaves(ids: &[Hash]) -> Vec<Hash> {
+    ids.iter().map(|id| merkle::leaf_hash(&id.0)).collect()
 }
 
 /// Advances the state root by one block's state writes.

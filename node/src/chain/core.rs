@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use auditchain_p2p::GossipMessage;
-use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_root};
+use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION, tx_leaves};
 use auditchain_primitives::{Hash, Header, PublicKey, Transaction, merkle};
 use auditchain_rpc::types::HeadView;
 
@@ -188,8 +188,9 @@ impl Core {
         let ids: Vec<Hash> = picked.into_iter().map(|(id, _)| id).collect();
         let mut frontier = self.frontier.clone();
         let mut nodes = Vec::with_capacity(ids.len() * 2);
-        for id in &ids {
-            frontier.append(merkle::leaf_hash(&id.0), |n| nodes.push(n));
+        let leaves = tx_leaves(&ids);
+        for leaf in &leaves {
+            frontier.append(*leaf, |n| nodes.push(n));
         }
         let header = Header {
             version: HEADER_VERSION,
@@ -197,7 +198,7 @@ impl Core {
             parent_hash: self.head_hash,
             timestamp_ms,
             proposer,
-            tx_root: tx_root(&ids),
+            tx_root: merkle::root(&leaves),
             tx_count: ids.len() as u32,
             history_root: frontier.root(),
             history_size: frontier.size(),
