@@ -366,7 +366,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     // the ceiling is measured again after each run and set beside the next one
     let mut ceilings = vec![sig.batch256_all_cores];
     for i in 0..2 * a.repeat {
-        let contracts = (i % 4 == 1) || (i % 4 == 2);
+        let contracts = matches!(i % 4, 1 | 2);
         let (config, label, out) = if contracts {
             (
                 &rules,
