@@ -515,6 +515,7 @@ mod tests {
             x ^= x << 17;
             x % n
         };
+        let signer = |p: &PublicKey| keys.iter().position(|k| k.public_key() == *p).unwrap();
         let mut commits = 0;
         for _ in 0..2_000 {
             if rand(4) > 0 {
@@ -522,23 +523,15 @@ mod tests {
                 let (id, t) = txs[s][rand(12) as usize].clone();
                 let _ = m.admit(t, id, committed[s], || false);
             } else {
-                let next = |p: &PublicKey| {
-                    committed[keys.iter().position(|k| k.public_key() == *p).unwrap()]
-                };
-                let picked = m.select(1 + rand(5) as usize, u64::MAX, next);
+                let picked = m.select(1 + rand(5) as usize, u64::MAX, |p| committed[signer(p)]);
                 for (_, t) in &picked {
-                    let s = keys
-                        .iter()
-                        .position(|k| k.public_key() == *t.signer())
-                        .unwrap();
+                    let s = signer(t.signer());
                     assert_eq!(t.body().nonce, committed[s], "runs start at the next nonce");
                     committed[s] += 1;
                 }
                 commits += picked.len();
                 let ids: Vec<Hash> = picked.iter().map(|(id, _)| *id).collect();
-                m.remove_committed(&ids, |p| {
-                    committed[keys.iter().position(|k| k.public_key() == *p).unwrap()]
-                });
+                m.remove_committed(&ids, |p| committed[signer(p)]);
                 if committed.iter().any(|&c| c >= 12) {
                     committed = [0; 3];
                     m = Mempool::new(limits(6, 10));
