@@ -15,6 +15,7 @@ use auditchain_primitives::tx::{TxError, verify_transactions};
 use auditchain_primitives::vote::last_commit_hash;
 use auditchain_primitives::{Block, Hash, Header, PublicKey, Receipt, Transaction};
 use auditchain_storage::ChainStore;
+use auditchain_storage::block_record::MIN_STORED_LEVEL;
 use rayon::prelude::*;
 
 use crate::chain::now_ms;
@@ -240,8 +241,8 @@ fn fault(height: u64, reason: impl std::fmt::Display) -> ChainFault {
 
 /// Re-verifies every block from genesis: encoding, hash index, parent linkage, timestamps,
 /// proposer and seal, tx signatures (batched, ZIP-215), tx root, execution rules and state
-/// root, history root and size, and the commit certificate stored with each block.
-/// `progress(height)` is called every 1,000 blocks.
+/// root, history root and size, the stored history nodes the block completed, and the commit
+/// certificate stored with each block. `progress(height)` is called every 1,000 blocks.
 /// Errors: the first [`ChainFault`].
 pub fn verify_chain(
     store: &dyn ChainStore,
@@ -331,6 +332,24 @@ pub fn verify_chain(
             |s| Ok::<u64, std::convert::Infallible>(nonces.get(s).copied().unwrap_or(0)),
         )
         .map_err(|e| fault(h, e))?;
+        // receipts are built from the stored history nodes, which sit in the block's log
+        // record (no backend checksum): they must be the ones the transactions give
+        for n in &checked.nodes {
+            if n.level >= MIN_STORED_LEVEL
+                && store
+                    .history_node(n.level, n.index)
+                    .map_err(|e| fault(h, e))?
+                    != Some(n.hash)
+            {
+                return Err(fault(
+                    h,
+                    format!(
+                        "stored history node ({}, {}) differs from the one the block's transactions give",
+                        n.level, n.index
+                    ),
+                ));
+            }
+        }
         state.apply(&checked.executed.state_writes);
         if let Some(stored) = witnesses.remove(&h)
             && Some(&stored) != checked.executed.set_change_witness.as_ref()

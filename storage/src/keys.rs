@@ -6,7 +6,7 @@
 //! | `M`    | name                                  | metadata (chain id, head)  |
 //! | `H`    | height u64                            | [`crate::SealedHeader`]    |
 //! | `B`    | block hash                            | height u64                 |
-//! | `X`    | first seq u64 of the chunk            | the chunk's location in the log |
+//! | `X`    | first seq u64 of a block              | its record's location in the log |
 //! | `J`    | height u64                            | tx-id entries of the block |
 //! | `O`    | run u64                               | tx-id run header           |
 //! | `L`    | run u64 ‖ last tx id of the page      | tx-id run page             |
@@ -15,7 +15,6 @@
 //! | `T`    | u8 len ‖ event type ‖ last seq u64    | posting list               |
 //! | `V`    | evidence sha256 ‖ last seq u64        | posting list               |
 //! | `N`    | signer                                | next nonce u64             |
-//! | `R`    | level u8 ‖ index u64 (level ≥ 4)      | history node hash          |
 //! | `C`    | event type                            | count u64                  |
 //! | `U`    | height u64                            | undo record of the block   |
 //! | `Q`    | height u64                            | commit certificate         |
@@ -27,18 +26,16 @@
 //! A posting list holds, for one block and one index key, the ascending sequence numbers of
 //! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
 //! scan from `seq` starts at the first list that can contain it. One entry per block and key
-//! keeps sled writes per transaction low (the dominant ingest cost). History nodes below
-//! [`MIN_STORED_LEVEL`] are recomputed from at most 15 transaction ids when needed. The tx-id
-//! index (`J`, `O`, `L`) is a small log-structured merge tree: see [`crate::id_index`].
+//! keeps sled writes per transaction low (the dominant ingest cost). A block's transactions and
+//! the history nodes it completes are one record in the log ([`crate::block_record`]), found
+//! through its `X` key. The tx-id index (`J`, `O`, `L`) is a small log-structured merge tree:
+//! see [`crate::id_index`].
 //!
 //! [`LAYOUT`] numbers this layout; a data dir written with another is refused at start-up.
 
 use auditchain_primitives::{Hash, PublicKey};
 
 use crate::IndexKey;
-
-/// Lowest history-tree level that is stored; lower nodes are recomputed from tx ids.
-pub const MIN_STORED_LEVEL: u32 = 4;
 
 /// Metadata key: the chain id.
 pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
@@ -47,8 +44,10 @@ pub const META_GENESIS: &[u8] = b"Mgenesis";
 /// This key layout's version, stored under [`META_LAYOUT`]. 1: one `X` key per transaction
 /// and one `I` key per transaction id; 2: transaction chunks ([`crate::tx_chunk`]) and tx-id
 /// runs ([`crate::id_index`]); 3: the chunks move to the append-only log ([`crate::Kv`]),
-/// `X` keys hold their [`crate::tx_chunk::Location`]s.
-pub const LAYOUT: u64 = 3;
+/// `X` keys hold their locations; 4: one record per block in the log holds its transactions
+/// and its history nodes ([`crate::block_record`]), one `X` key per block holds the record's
+/// [`crate::block_record::Location`], and the `R` keys (one per history node) are gone.
+pub const LAYOUT: u64 = 4;
 /// Metadata key: the layout version (absent in layout-1 data dirs).
 pub const META_LAYOUT: &[u8] = b"Mlayout";
 /// Metadata key: the head height.
@@ -75,7 +74,7 @@ pub fn block_hash(hash: &Hash) -> Vec<u8> {
     with(b'B', &[&hash.0])
 }
 
-/// `X` key of a sequence number (a chunk is stored under the key of its first one).
+/// `X` key of a sequence number (a block's record is stored under the key of its first one).
 pub fn tx(seq: u64) -> Vec<u8> {
     with(b'X', &[&seq.to_be_bytes()])
 }
@@ -108,11 +107,6 @@ pub fn id_page(run: u64, last: &Hash) -> Vec<u8> {
 /// `N` key of a signer.
 pub fn nonce(signer: &PublicKey) -> Vec<u8> {
     with(b'N', &[&signer.0])
-}
-
-/// `R` key of a history node.
-pub fn history_node(level: u32, index: u64) -> Vec<u8> {
-    with(b'R', &[&[level as u8], &index.to_be_bytes()])
 }
 
 /// `Q` key of the commit certificate of the block at `height`.

@@ -1,7 +1,7 @@
 //! Ordered key-value backends, each with an append-only byte log beside it: sled plus a file
 //! on disk, a `BTreeMap` plus a `Vec` in memory.
 //!
-//! The log holds what is large and written once (transaction chunks, [`crate::tx_chunk`]); the
+//! The log holds what is large and written once (block records, [`crate::block_record`]); the
 //! key-value store holds everything else, including the positions of the log's records. Bytes
 //! in the log are visible only through a position stored in the key-value store, so bytes
 //! appended by a commit that never reached the key-value store are unreachable, and

@@ -5,27 +5,27 @@
 //! Invariants:
 //! - one writer (the node's chain actor) calls [`ChainStore::commit_block`]; everyone reads;
 //! - a block and all its index entries are written in **one atomic batch**, then flushed to disk
-//!   before `commit_block` returns, so nothing acknowledged is lost in a crash; its transaction
-//!   chunks go first to the backend's append-only log and are made durable before that batch
-//!   (which holds their locations) is applied, so no key ever points at bytes a crash can lose,
-//!   and bytes no key points at are cut from the log's end at start-up;
+//!   before `commit_block` returns, so nothing acknowledged is lost in a crash; its record
+//!   (transactions and history nodes) goes first to the backend's append-only log and is made
+//!   durable before that batch (which holds its location) is applied, so no key ever points at
+//!   bytes a crash can lose, and bytes no key points at are cut from the log's end at start-up;
 //! - every table lives in one ordered keyspace under a one-byte prefix (see [`keys`]); main tables
 //!   are keyed by height or sequence number, hashes map to positions in separate indexes;
 //! - the store belongs to one chain: [`ChainStore::init`] refuses a data dir of another chain,
 //!   and a data dir of another key layout ([`keys::LAYOUT`]);
 //! - sled is paid per key written and rewrites large values, so a block writes few small
-//!   values: transactions in chunks in the log ([`tx_chunk`]), index entries per block
-//!   ([`id_index`], posting lists in [`keys`]).
+//!   values: its transactions and history nodes in one record in the log ([`block_record`]),
+//!   index entries per block ([`id_index`], posting lists in [`keys`]).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod block_record;
 pub mod id_index;
 pub mod keys;
 pub mod kv;
 mod store;
-pub mod tx_chunk;
 
 pub use kv::{Kv, MemKv, SledKv};
 pub use store::Store;

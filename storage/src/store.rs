@@ -10,10 +10,10 @@ use auditchain_primitives::tx::Payload;
 use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, PublicKey, Transaction, merkle};
 
+use crate::block_record::{self, Location};
 use crate::id_index::{self, RunHeader};
 use crate::keys::IndexRef;
 use crate::kv::{Kv, Write};
-use crate::tx_chunk;
 use crate::{
     BlockCommit, ChainStore, IndexKey, SealedHeader, StorageError, StoredTx, StoredTxWire, keys,
 };
@@ -22,7 +22,7 @@ use crate::{
 pub struct Store<K: Kv> {
     kv: K,
     ids: id_index::Tuning,
-    /// The buffer a block's chunks are encoded into, kept between blocks: a fresh multi-MB
+    /// The buffer a block's record is encoded into, kept between blocks: a fresh multi-MB
     /// buffer per block cost page faults worth several % of a cluster's CPU.
     log_buf: Mutex<Vec<u8>>,
 }
@@ -34,15 +34,18 @@ fn u64_of(v: &[u8], what: &str) -> Result<u64, StorageError> {
     Ok(u64::from_be_bytes(arr))
 }
 
-/// The [`tx_chunk::Location`] stored under chunk key `k` (`X` ‖ first seq).
-fn location(k: &[u8], v: &[u8]) -> Result<tx_chunk::Location, StorageError> {
-    let at = u64_of(k.get(1..).unwrap_or_default(), "transaction chunk key")?;
-    tx_chunk::Location::decode(v).ok_or_else(|| StorageError::Corrupt {
+/// The first sequence number and the [`Location`] stored under record key `k` (`X` ‖ first
+/// seq).
+fn location(k: &[u8], v: &[u8]) -> Result<(u64, Location), StorageError> {
+    let at = u64_of(k.get(1..).unwrap_or_default(), "block record key")?;
+    let loc = Location::decode(v).ok_or_else(|| StorageError::Corrupt {
         what: format!(
-            "location of the transaction chunk at seq {at}: expected 12 bytes, found {}",
+            "location of the block record at seq {at}: expected {} bytes, found {}",
+            Location::BYTES,
             v.len()
         ),
-    })
+    })?;
+    Ok((at, loc))
 }
 
 fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError) -> StorageError {
@@ -117,50 +120,57 @@ impl<K: Kv> Store<K> {
         &self.kv
     }
 
-    /// The key of the chunk holding transaction `seq`, if stored (for maintenance tools and
-    /// tests that need to reach the raw bytes; see [`tx_chunk`]).
-    pub fn tx_chunk_key(&self, seq: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .kv
-            .seek_back(&keys::tx(0), &keys::tx(seq))?
-            .map(|(k, _)| k))
+    /// The block record holding transaction `seq`, if stored: its first sequence number and
+    /// its location in the log (for maintenance tools and tests that need to reach the raw
+    /// bytes; see [`block_record`]). Errors: a location that does not parse.
+    pub fn tx_record(&self, seq: u64) -> Result<Option<(u64, Location)>, StorageError> {
+        let Some((k, v)) = self.kv.seek_back(&keys::tx(0), &keys::tx(seq))? else {
+            return Ok(None);
+        };
+        let (at, loc) = location(&k, &v)?;
+        Ok((seq - at < u64::from(loc.txs)).then_some((at, loc)))
     }
 
-    /// Where the chunk holding transaction `seq` lies in the log, if stored (for maintenance
-    /// tools and tests that need to reach the raw bytes). Errors: a location that does not
-    /// parse.
-    pub fn tx_chunk_location(&self, seq: u64) -> Result<Option<tx_chunk::Location>, StorageError> {
+    /// `len` bytes at `offset` of the record of the block whose first transaction is `at`.
+    fn record_bytes(
+        &self,
+        at: u64,
+        loc: Location,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, StorageError> {
+        if offset + len as u64 > u64::from(loc.len) {
+            return Err(StorageError::Corrupt {
+                what: format!(
+                    "block record at seq {at}: bytes {offset}..{} lie past its end ({})",
+                    offset + len as u64,
+                    loc.len
+                ),
+            });
+        }
         self.kv
-            .seek_back(&keys::tx(0), &keys::tx(seq))?
-            .map(|(k, v)| location(&k, &v))
-            .transpose()
-    }
-
-    /// The chunk at `loc`, read from the log.
-    fn chunk_at(&self, at: u64, loc: tx_chunk::Location) -> Result<Vec<u8>, StorageError> {
-        self.kv
-            .log_read(loc.offset, loc.len as usize)
+            .log_read(loc.offset + offset, len)
             .map_err(|e| StorageError::Corrupt {
-                what: format!("transaction chunk at seq {at}: {e}"),
+                what: format!("block record at seq {at}: {e}"),
             })
     }
 
-    /// Cuts bytes from the log's end that no chunk location refers to: a crash between a
+    /// Cuts bytes from the log's end that no record location refers to: a crash between a
     /// block's log append and its key-value batch, or between a revert's batch and its log cut,
     /// leaves them. Errors: [`StorageError::Corrupt`] if the log is shorter than the last
-    /// chunk's end (committed transactions lost).
+    /// record's end (committed transactions lost).
     fn trim_log(&self) -> Result<(), StorageError> {
         let last = self
             .kv
             .seek_back(&keys::tx(0), &keys::tx(u64::MAX))?
             .map(|(k, v)| location(&k, &v))
             .transpose()?;
-        let end = last.map_or(0, tx_chunk::Location::end);
+        let end = last.map_or(0, |(_, loc)| loc.end());
         let len = self.kv.log_len()?;
         if len < end {
             return Err(StorageError::Corrupt {
                 what: format!(
-                    "the transaction log holds {len} bytes, but its last chunk ends at byte {end}: committed transactions are missing"
+                    "the transaction log holds {len} bytes, but its last block record ends at byte {end}: committed transactions are missing"
                 ),
             });
         }
@@ -175,30 +185,41 @@ impl<K: Kv> Store<K> {
     }
 
     /// The encoded [`StoredTx`] of sequence numbers `first..first + n` that are stored, in
-    /// order, with their sequence numbers. Errors: a chunk that does not parse.
+    /// order, with their sequence numbers: per block, one read of the needed part of its
+    /// record's offset table and one of the entries. Errors: a record that does not parse.
     fn tx_range(&self, first: u64, n: u64) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let mut out = Vec::with_capacity(n.min(4096) as usize);
-        if n == 0 {
-            return Ok(out);
-        }
         let end = first.saturating_add(n);
-        // the chunk holding `first` may start before it
-        let start = self
-            .kv
-            .seek_back(&keys::tx(0), &keys::tx(first))?
-            .map_or_else(|| keys::tx(first), |(k, _)| k);
-        for (k, v) in self.kv.scan(&start, &keys::tx(end), usize::MAX)? {
-            let at = u64_of(&k[1..], "transaction chunk key")?;
-            let chunk = self.chunk_at(at, location(&k, &v)?)?;
+        // the record holding `first` may start before it; the next block's starts where it ends
+        let mut next = self.kv.seek_back(&keys::tx(0), &keys::tx(first))?;
+        while let Some((k, v)) = next.take() {
+            let (at, loc) = location(&k, &v)?;
+            let block_end = at + u64::from(loc.txs);
+            if first >= block_end || n == 0 {
+                break;
+            }
+            let from = (first.max(at) - at) as u32;
+            let to = (end.min(block_end) - at) as u32;
+            let (t_at, t_len) = block_record::table_span(from, to);
+            let table = self.record_bytes(at, loc, t_at, t_len)?;
             let bad = || StorageError::Corrupt {
-                what: format!("transaction chunk at seq {at}"),
+                what: format!("block record at seq {at}: offset table"),
             };
-            let count = tx_chunk::count(&chunk).ok_or_else(bad)?;
-            for i in 0..count {
-                let seq = at + i as u64;
-                if seq >= first && seq < end {
-                    out.push((seq, tx_chunk::entry(&chunk, i).ok_or_else(bad)?.to_vec()));
-                }
+            let spans = block_record::entry_spans(from, &table).ok_or_else(bad)?;
+            let (Some(&(lo, _)), Some(&(_, hi))) = (spans.first(), spans.last()) else {
+                return Err(bad());
+            };
+            let base = block_record::entries_offset(loc.txs) + lo as u64;
+            let bytes = self.record_bytes(at, loc, base, hi - lo)?;
+            for (i, (s, e)) in spans.into_iter().enumerate() {
+                out.push((
+                    at + u64::from(from) + i as u64,
+                    bytes[s - lo..e - lo].to_vec(),
+                ));
+            }
+            if end > block_end {
+                let key = keys::tx(block_end);
+                next = self.kv.get(&key)?.map(|v| (key, v));
             }
         }
         Ok(out)
@@ -530,10 +551,37 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn history_node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
-        if level >= keys::MIN_STORED_LEVEL {
-            let k = keys::history_node(level, index);
-            let v = self.kv.get(&k)?;
-            return self.hash_from(&k, v);
+        if level >= block_record::MIN_STORED_LEVEL {
+            // stored in the record of the block holding the node's last leaf
+            let Some(last) = index
+                .checked_add(1)
+                .filter(|&i| level < u64::BITS && i <= u64::MAX >> level)
+                .map(|i| (i << level) - 1)
+            else {
+                return Ok(None);
+            };
+            let Some((at, loc)) = self.tx_record(last)? else {
+                return Ok(None);
+            };
+            let txs = u64::from(loc.txs);
+            let Some(pos) = block_record::node_position(at, txs, level, index) else {
+                return Ok(None);
+            };
+            let area = block_record::node_count(at, txs) * 32;
+            let start = u64::from(loc.len)
+                .checked_sub(area)
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: format!(
+                        "block record at seq {at}: {} bytes, too short for its {area} bytes of history nodes",
+                        loc.len
+                    ),
+                })?;
+            let b = self.record_bytes(at, loc, start + pos * 32, 32)?;
+            return Ok(Some(Hash(b.try_into().map_err(|_| {
+                StorageError::Corrupt {
+                    what: format!("history node ({level}, {index})"),
+                }
+            })?)));
         }
         let first = index << level;
         let n = 1u64 << level;
@@ -720,8 +768,8 @@ impl<K: Kv> ChainStore for Store<K> {
             let base = appended?;
             log_base = Some(base);
             self.kv.log_sync()?;
-            for (key, loc) in ws.chunks {
-                let loc = tx_chunk::Location {
+            if let Some((key, loc)) = ws.record {
+                let loc = Location {
                     offset: base + loc.offset,
                     ..loc
                 };
@@ -738,7 +786,7 @@ impl<K: Kv> ChainStore for Store<K> {
         w.extend(ws.updated);
         w.push((keys::undo(h.height), Some(encode(&undo)?)));
         if let Err(e) = self.kv.apply(w) {
-            // nothing refers to the appended chunks: cut them rather than leave a gap
+            // nothing refers to the appended record: cut it rather than leave a gap
             if let Some(base) = log_base {
                 let _ = self.kv.log_truncate(base);
             }
@@ -802,13 +850,13 @@ impl<K: Kv> ChainStore for Store<K> {
             contract_events: &[],
             set_change_witness: None,
         })?;
-        // the block's chunks are the log's last records: cut the log back to the first
-        let log_start = match ws.chunks.first() {
+        // the block's record is the log's last: cut the log back to where it begins
+        let log_start = match &ws.record {
             Some((k, _)) => {
                 let v = self.kv.get(k)?.ok_or_else(|| StorageError::Corrupt {
-                    what: format!("first transaction chunk of block {head} missing"),
+                    what: format!("record of block {head} missing"),
                 })?;
-                Some(location(k, &v)?.offset)
+                Some(location(k, &v)?.1.offset)
             }
             None => None,
         };
@@ -818,7 +866,7 @@ impl<K: Kv> ChainStore for Store<K> {
             (keys::set_change_witness(head), None),
         ];
         w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
-        w.extend(ws.chunks.into_iter().map(|(k, _)| (k, None)));
+        w.extend(ws.record.map(|(k, _)| (k, None)));
         w.extend(undo);
         w.push((keys::undo(head), None));
         self.kv.apply(w)?;
@@ -831,15 +879,72 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 }
 
+/// Appends the record ([`block_record`]) of block `c`, whose first transaction is `first_seq`,
+/// to `log`, and returns its key and its location relative to `log`'s start. Errors:
+/// [`StorageError::Corrupt`] if the record would exceed 4 GiB, or `c.history_nodes` is not
+/// exactly the set of stored nodes the block completes (a caller's bug: nothing is written).
+fn encode_record(
+    c: &BlockCommit<'_>,
+    first_seq: u64,
+    log: &mut Vec<u8>,
+) -> Result<(Vec<u8>, Location), StorageError> {
+    let h = &c.block.header;
+    let n = c.block.txs.len();
+    let start = block_record::begin(log, n);
+    for (i, tx) in c.block.txs.iter().enumerate() {
+        StoredTx::encode_into(h.height, i as u32, tx, log);
+        block_record::end_entry(log, start, n, i);
+    }
+    let txs = n as u64;
+    let nodes_at = log.len();
+    let expected = block_record::node_count(first_seq, txs);
+    log.resize(nodes_at + 32 * expected as usize, 0);
+    let mut given = 0u64;
+    for node in c.history_nodes {
+        if node.level < block_record::MIN_STORED_LEVEL {
+            continue;
+        }
+        let pos = block_record::node_position(first_seq, txs, node.level, node.index).ok_or_else(
+            || StorageError::Corrupt {
+                what: format!(
+                    "block {}: history node ({}, {}) is not one the block completes",
+                    h.height, node.level, node.index
+                ),
+            },
+        )?;
+        let at = nodes_at + 32 * pos as usize;
+        log[at..at + 32].copy_from_slice(&node.hash.0);
+        given += 1;
+    }
+    if given != expected {
+        return Err(StorageError::Corrupt {
+            what: format!(
+                "block {}: {given} stored history nodes given, the block completes {expected}",
+                h.height
+            ),
+        });
+    }
+    let too_big = || StorageError::Corrupt {
+        what: format!("record of block {} exceeds 4 GiB", h.height),
+    };
+    let loc = Location {
+        offset: start as u64,
+        len: u32::try_from(log.len() - start).map_err(|_| too_big())?,
+        txs: u32::try_from(n).map_err(|_| too_big())?,
+    };
+    Ok((keys::tx(first_seq), loc))
+}
+
 /// The keys one block writes: `created` keys did not exist before it (deleted on revert),
-/// `updated` keys did (their previous values go into the undo record). The transaction chunks
-/// are `log` (to append) and one `chunks` key each, with the chunk's location relative to
-/// the start of `log`; the chunk keys are created keys too, once the log offset is known.
+/// `updated` keys did (their previous values go into the undo record). The block's record
+/// ([`block_record`]) is `log` (to append) and its key, with its location relative to the
+/// start of `log` (none for a block without transactions); the record key is a created key
+/// too, once the log offset is known.
 struct BlockWrites {
     created: Vec<Write>,
     updated: Vec<Write>,
     log: Vec<u8>,
-    chunks: Vec<(Vec<u8>, tx_chunk::Location)>,
+    record: Option<(Vec<u8>, Location)>,
 }
 
 impl<K: Kv> Store<K> {
@@ -851,30 +956,15 @@ impl<K: Kv> Store<K> {
         let mut nonces: BTreeMap<PublicKey, u64> = BTreeMap::new();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         let mut postings: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        // the chunks, encoded straight into the reused log buffer
+        // the record, encoded straight into the reused log buffer
         let mut log =
             std::mem::take(&mut *self.log_buf.lock().unwrap_or_else(PoisonError::into_inner));
         log.clear();
-        let mut chunks = Vec::with_capacity(c.block.txs.len().div_ceil(tx_chunk::CHUNK_TXS));
-        for (ci, group) in c.block.txs.chunks(tx_chunk::CHUNK_TXS).enumerate() {
-            let first = ci * tx_chunk::CHUNK_TXS;
-            let offset = tx_chunk::begin(&mut log, group.len());
-            for (j, tx) in group.iter().enumerate() {
-                StoredTx::encode_into(h.height, (first + j) as u32, tx, &mut log);
-                tx_chunk::end_entry(&mut log, offset, group.len(), j);
-            }
-            let start = first_seq + first as u64;
-            let len = u32::try_from(log.len() - offset).map_err(|_| StorageError::Corrupt {
-                what: format!("transaction chunk at seq {start} exceeds 4 GiB"),
-            })?;
-            chunks.push((
-                keys::tx(start),
-                tx_chunk::Location {
-                    offset: offset as u64,
-                    len,
-                },
-            ));
-        }
+        let record = if c.block.txs.is_empty() {
+            None
+        } else {
+            Some(encode_record(&c, first_seq, &mut log)?)
+        };
         let mut prefix = Vec::new();
         for (i, tx) in c.block.txs.iter().enumerate() {
             let seq = (first_seq + i as u64).to_be_bytes();
@@ -926,16 +1016,6 @@ impl<K: Kv> Store<K> {
             key.extend_from_slice(&list[list.len() - 8..]);
             w.push((key, Some(list)));
         }
-        for n in c
-            .history_nodes
-            .iter()
-            .filter(|n| n.level >= keys::MIN_STORED_LEVEL)
-        {
-            w.push((
-                keys::history_node(n.level, n.index),
-                Some(n.hash.0.to_vec()),
-            ));
-        }
         let sealed = SealedHeader {
             header: h.clone(),
             seal: c.block.seal,
@@ -972,7 +1052,7 @@ impl<K: Kv> Store<K> {
             created: w,
             updated,
             log,
-            chunks,
+            record,
         })
     }
 }

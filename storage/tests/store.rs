@@ -298,12 +298,12 @@ fn sled_store_persists_across_reopen() {
 fn a_flipped_byte_in_a_stored_tx_position_is_reported_with_its_height() {
     let s = Store::new(MemKv::default());
     exercise(&s);
-    // seq 1 is the second entry of block 1's chunk
-    let key = s.tx_chunk_key(1).unwrap().unwrap();
-    assert_eq!(key, auditchain_storage::keys::tx(0));
-    let loc = s.tx_chunk_location(1).unwrap().unwrap();
+    // seq 1 is the second entry of block 1's record
+    let (first, loc) = s.tx_record(1).unwrap().unwrap();
+    assert_eq!(first, 0);
     let v = s.kv().log_read(loc.offset, loc.len as usize).unwrap();
-    let n = auditchain_storage::tx_chunk::count(&v).unwrap();
+    let n = auditchain_storage::block_record::count(&v).unwrap();
+    assert_eq!(n, loc.txs as usize);
     let end0 = u32::from_be_bytes(v[4..8].try_into().unwrap()) as usize;
     // inside the height field of entry 1
     s.kv()
@@ -667,7 +667,7 @@ fn uncommitted_log_bytes_are_cut_at_start_and_lost_ones_refused() {
             assert_eq!(&store.block(b.header.height).unwrap().unwrap(), b);
         }
     }
-    // the log loses its last byte: block 2's chunk is cut short
+    // the log loses its last byte: block 2's record is cut short
     let log = std::fs::OpenOptions::new()
         .write(true)
         .open(&log_path)
@@ -684,20 +684,23 @@ fn uncommitted_log_bytes_are_cut_at_start_and_lost_ones_refused() {
     assert!(err.contains("height 2") || err.contains("seq 1"), "{err}");
 }
 
-/// A chunk location that is not 12 bytes is reported with the chunk's sequence number, by a
-/// block read and at start-up.
+/// A record location that is not 16 bytes is reported with the record's sequence number, by
+/// a block read and at start-up.
 #[test]
-fn a_malformed_chunk_location_is_reported() {
+fn a_malformed_record_location_is_reported() {
     let s = Store::new(MemKv::default());
     exercise(&s);
-    let key = s.tx_chunk_key(0).unwrap().unwrap();
-    s.kv().apply(vec![(key, Some(vec![0; 5]))]).unwrap();
+    let records = s.kv().scan(b"X", b"Y", usize::MAX).unwrap();
+    assert_eq!(records[0].0, auditchain_storage::keys::tx(0));
+    s.kv()
+        .apply(vec![(records[0].0.clone(), Some(vec![0; 5]))])
+        .unwrap();
     let e = s.block(1).unwrap_err().to_string();
     assert!(
-        e.contains("seq 0") && e.contains("expected 12 bytes, found 5"),
+        e.contains("seq 0") && e.contains("expected 16 bytes, found 5"),
         "{e}"
     );
-    let last = s.tx_chunk_key(u64::MAX).unwrap().unwrap();
+    let last = records.last().unwrap().0.clone();
     s.kv().apply(vec![(last, Some(vec![1; 13]))]).unwrap();
     let e = s.init(&genesis(1), "{}", &Default::default()).unwrap_err();
     assert!(e.to_string().contains("found 13"), "{e}");
@@ -732,10 +735,11 @@ fn a_data_dir_of_another_layout_is_refused() {
     assert!(err.to_string().contains("empty data dir"), "{err}");
 }
 
-/// Blocks of more than one chunk: every transaction, block and low history node reads back,
-/// also when a range starts inside a chunk, and a revert removes every chunk.
+/// A block is one record: every transaction, block and history node, stored or recomputed,
+/// reads back, also when a run starts inside a record or crosses into the next one, and a
+/// revert removes the record with its nodes.
 #[test]
-fn blocks_span_several_chunks() {
+fn a_block_is_one_record_with_its_transactions_and_history_nodes() {
     let store = Store::new(MemKv::default());
     let g = genesis(1);
     let chain = g.hash();
@@ -746,14 +750,18 @@ fn blocks_span_several_chunks() {
     let before = dump(&store);
     let txs: Vec<Transaction> = (1..=40).map(|n| tx(chain, &k, n, "e", "t")).collect();
     let big = commit(&store, &mut f, &small.header, txs.clone());
-    let chunks = store.kv().scan(b"X", b"Y", usize::MAX).unwrap();
-    let starts: Vec<u64> = chunks
+    let records = store.kv().scan(b"X", b"Y", usize::MAX).unwrap();
+    let starts: Vec<u64> = records
         .iter()
         .map(|(k, _)| u64::from_be_bytes(k[1..].try_into().unwrap()))
         .collect();
-    assert_eq!(starts, vec![0, 1, 17, 33], "block-aligned chunks of ≤ 16");
+    assert_eq!(starts, vec![0, 1], "one record per block");
+    assert!(
+        store.kv().scan(b"R", b"S", usize::MAX).unwrap().is_empty(),
+        "no history node keys"
+    );
     assert_eq!(store.block(2).unwrap().unwrap(), big);
-    // what a receipt reads: the header and the ids, across the chunk boundaries
+    // what a receipt reads: the header and the ids
     let (sh, ids) = store.block_tx_ids(2).unwrap().unwrap();
     assert_eq!((sh.header, sh.seal), (big.header.clone(), big.seal));
     assert_eq!(ids, txs.iter().map(Transaction::id).collect::<Vec<_>>());
@@ -761,29 +769,28 @@ fn blocks_span_several_chunks() {
     for (i, t) in txs.iter().enumerate() {
         let st = store.tx_at(1 + i as u64).unwrap().unwrap();
         assert_eq!((st.height, st.index as usize, &st.tx), (2, i, t));
-        assert_eq!(store.tx_chunk_key(1 + i as u64).unwrap().unwrap()[1..], {
-            let s = starts.iter().rev().find(|s| **s <= 1 + i as u64).unwrap();
-            s.to_be_bytes()
-        });
+        assert_eq!(store.tx_record(1 + i as u64).unwrap().unwrap().0, 1);
     }
     assert!(store.tx_at(41).unwrap().is_none());
+    assert!(store.tx_record(41).unwrap().is_none());
     let leaves: Vec<Hash> = std::iter::once(&small.txs[0])
         .chain(&txs)
         .map(|t| merkle::leaf_hash(&t.id().0))
         .collect();
-    for level in 0..4u32 {
-        for index in 0..(41u64 >> level) {
+    for level in 0..7u32 {
+        for index in 0..=(41u64 >> level) {
             let first = (index << level) as usize;
-            let want = merkle::root(&leaves[first..first + (1 << level)]);
+            let want = leaves.get(first..first + (1 << level)).map(merkle::root);
             assert_eq!(
                 store.history_node(level, index).unwrap(),
-                Some(want),
+                want,
                 "{level}/{index}"
             );
         }
     }
     store.revert_head().unwrap();
     assert_eq!(dump(&store), before);
+    assert_eq!(store.history_node(4, 0).unwrap(), None);
 }
 
 #[test]

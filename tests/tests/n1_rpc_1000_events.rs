@@ -9,7 +9,7 @@ use auditchain_node::verify::{verify_chain, verify_receipt};
 use auditchain_primitives::{Hash, Transaction};
 use auditchain_rpc::AuditChainApiClient;
 use auditchain_rpc::types::{TrailPage, TrailQuery, TxStatus};
-use auditchain_storage::{SledKv, Store};
+use auditchain_storage::{ChainStore, Kv, SledKv, Store, block_record};
 use auditchain_tests::{TestChain, wire};
 use serde_json::json;
 
@@ -218,18 +218,25 @@ async fn n1_rpc_1000_events() {
         let store = Store::new(SledKv::open(&chain.data_dir()).expect("open"));
         let report = verify_chain(&store, &chain.genesis, |_| {}).expect("intact chain verifies");
         assert!(report.txs >= N as u64);
-        // the chunk holding the target: all its transactions are of the target's block
-        let loc = store
-            .tx_chunk_location(target.seq)
+        // the record of the target's block: flip a byte inside its last entry's body text,
+        // before the signature
+        let (_, loc) = store
+            .tx_record(target.seq)
             .expect("seek")
-            .expect("stored chunk");
+            .expect("stored record");
+        let record = store
+            .kv()
+            .log_read(loc.offset, loc.len as usize)
+            .expect("read the record");
         drop(store);
-        // inside the chunk's last entry's body text, before the signature
-        let at = loc.end() - 70;
+        // the offset table's last value: where the last entry ends in the entries area
+        let n = loc.txs as usize;
+        let end = u32::from_be_bytes(record[4 * n..4 * n + 4].try_into().expect("4 bytes"));
+        let at = loc.offset + block_record::entries_offset(loc.txs) + u64::from(end) - 70;
         let path = chain.data_dir().join(SledKv::LOG_FILE);
         let mut log = std::fs::read(&path).expect("read the log");
         log[at as usize] ^= 0x01;
-        std::fs::write(&path, log).expect("write the log");
+        std::fs::write(&path, &log).expect("write the log");
         let store = Store::new(SledKv::open(&chain.data_dir()).expect("open"));
         let fault = verify_chain(&store, &chain.genesis, |_| {}).expect_err("tampering detected");
         assert_eq!(fault.height, target.height, "{fault}");
@@ -237,6 +244,27 @@ async fn n1_rpc_1000_events() {
             ["signature", "tx_root", "corrupt", "canonical"]
                 .iter()
                 .any(|k| fault.reason.contains(k)),
+            "{fault}"
+        );
+        drop(store);
+        log[at as usize] ^= 0x01;
+
+        // --- flip a byte of a stored history node (level 4, index 0): receipts are built
+        // from these, so verify-chain names the block that completed it ---
+        let store = Store::new(SledKv::open(&chain.data_dir()).expect("open"));
+        let (first, loc) = store.tx_record(15).expect("seek").expect("stored record");
+        let txs = u64::from(loc.txs);
+        let pos = block_record::node_position(first, txs, 4, 0).expect("completed here");
+        let node_at = loc.end() - 32 * block_record::node_count(first, txs) + 32 * pos;
+        let height = store.tx_at(15).expect("read").expect("stored").height;
+        drop(store);
+        log[node_at as usize + 5] ^= 0x80;
+        std::fs::write(&path, &log).expect("write the log");
+        let store = Store::new(SledKv::open(&chain.data_dir()).expect("open"));
+        let fault = verify_chain(&store, &chain.genesis, |_| {}).expect_err("tampering detected");
+        assert_eq!(fault.height, height, "{fault}");
+        assert!(
+            fault.reason.contains("stored history node (4, 0)"),
             "{fault}"
         );
     }
