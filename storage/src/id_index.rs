@@ -7,9 +7,10 @@
 //! pages at sequential keys cost well under 1 µs per id.
 //!
 //! Layout (see [`crate::keys`]):
-//! - level 0, `J ‖ height u64` → the block's entries: each block writes one key, inside its
-//!   atomic commit, so an acknowledged transaction is always findable; reverting the block
-//!   deletes it;
+//! - level 0, `J ‖ height u64 ‖ part u32` → the block's entries, sorted, in parts of at most
+//!   [`crate::keys::MAX_VALUE_BYTES`] (1,638 entries), each part sorted: a block writes them
+//!   inside its atomic commit, so an acknowledged transaction is always findable; reverting
+//!   the block deletes them;
 //! - sorted runs, `O ‖ run u64` → run header (entries u64, level u8), and
 //!   `L ‖ run u64 ‖ last id` → a page of up to [`PAGE_ENTRIES`] entries ascending by id;
 //!   keying a page by its last id makes "the first page whose last id ≥ x" one forward seek.
@@ -37,8 +38,8 @@ pub const PAGE_ENTRIES: usize = 512;
 pub struct Tuning {
     /// Level 0 is compacted once it holds this many entries (default 32,768)…
     pub compact_entries: usize,
-    /// …or this many blocks (default 256; bounds the level-0 scan of a lookup on chains of
-    /// small blocks).
+    /// …or this many level-0 parts (default 256; a block writes one per 1,638 ids; bounds the
+    /// level-0 scan of a lookup on chains of small blocks).
     pub compact_blocks: usize,
     /// Runs of one level merged together (default 8).
     pub fanout: usize,

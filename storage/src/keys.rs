@@ -7,7 +7,7 @@
 //! | `H`    | height u64                            | [`crate::SealedHeader`]    |
 //! | `B`    | block hash                            | height u64                 |
 //! | `X`    | first seq u64 of a block              | its record's location in the log |
-//! | `J`    | height u64                            | tx-id entries of the block |
+//! | `J`    | height u64 ‖ part u32                 | tx-id entries of the block |
 //! | `O`    | run u64                               | tx-id run header           |
 //! | `L`    | run u64 ‖ last tx id of the page      | tx-id run page             |
 //! | `E`    | u16 len ‖ entity ‖ last seq u64       | posting list               |
@@ -24,8 +24,9 @@
 //! | `W`    | height u64                            | validator-set change witness |
 //!
 //! A posting list holds, for one block and one index key, the ascending sequence numbers of
-//! the matching transactions (u64 each); it is keyed by its last sequence number, so a forward
-//! scan from `seq` starts at the first list that can contain it. One entry per block and key
+//! the matching transactions (u64 each), at most [`POSTING_MAX`] of them (a block with more
+//! writes several lists); it is keyed by its last sequence number, so a forward scan from
+//! `seq` starts at the first list that can contain it. One entry per block and key
 //! keeps sled writes per transaction low (the dominant ingest cost). A block's transactions and
 //! the history nodes it completes are one record in the log ([`crate::block_record`]), found
 //! through its `X` key. The tx-id index (`J`, `O`, `L`) is a small log-structured merge tree:
@@ -36,6 +37,16 @@
 use auditchain_primitives::{Hash, PublicKey};
 
 use crate::IndexKey;
+
+/// Largest value a block writes under a key that grows with the block (tx-id entries, posting
+/// lists), bytes: larger ones are split. sled 0.34 stores a value over a quarter of its
+/// segment (128 KiB at the default 512 KiB) as a separate "blob" file that it never fsyncs,
+/// so a power loss could lose it after the commit was acknowledged; below this size the value
+/// stays in sled's log, which its flush makes durable.
+pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// Most sequence numbers in one posting list ([`MAX_VALUE_BYTES`] / 8).
+pub const POSTING_MAX: usize = MAX_VALUE_BYTES / 8;
 
 /// Metadata key: the chain id.
 pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
@@ -79,9 +90,10 @@ pub fn tx(seq: u64) -> Vec<u8> {
     with(b'X', &[&seq.to_be_bytes()])
 }
 
-/// `J` key: the tx-id entries of the block at `height` (level 0 of the id index).
-pub fn id_block(height: u64) -> Vec<u8> {
-    with(b'J', &[&height.to_be_bytes()])
+/// `J` key: part `part` of the tx-id entries of the block at `height` (level 0 of the id
+/// index; see [`MAX_VALUE_BYTES`] for why a block's entries come in parts).
+pub fn id_block(height: u64, part: u32) -> Vec<u8> {
+    with(b'J', &[&height.to_be_bytes(), &part.to_be_bytes()])
 }
 
 /// `O` key: the header of tx-id run `run`.

@@ -94,6 +94,24 @@ impl SledKv {
     /// transactions of the last few full blocks, which clients read back most).
     pub const LOG_CACHE_BYTES: u64 = 32 << 20;
 
+    /// sled's segment size in the data dirs this build creates, bytes (sled's default is
+    /// 512 KiB). sled 0.34 writes anything it logs that is over a quarter of a segment (a tree
+    /// leaf of up to 17 values, or one large value) to a separate "blob" file, and never
+    /// fsyncs blob files (spacejam/sled#1077), so a power loss could lose an acknowledged
+    /// commit. With 8 MiB segments the bound is 2 MiB: a leaf of values no larger than
+    /// [`crate::keys::MAX_VALUE_BYTES`] stays in sled's log, which `flush` fsyncs.
+    pub const SEGMENT_BYTES: usize = 8 << 20;
+
+    /// The segment size recorded in the sled config file of the data dir at `path`, if any
+    /// (data dirs of layout 3 and before used sled's default, and sled refuses to open a data
+    /// dir with another).
+    fn stored_segment_bytes(path: &Path) -> Option<usize> {
+        let conf = std::fs::read(path.join("conf")).ok()?;
+        String::from_utf8_lossy(&conf)
+            .lines()
+            .find_map(|l| l.strip_prefix("segment_size: ")?.trim().parse().ok())
+    }
+
     /// Opens (or creates) the database in directory `path`. sled checks its log's checksums on
     /// open and recovers to the last complete batch. Errors: [`StorageError::Backend`].
     ///
@@ -148,10 +166,14 @@ impl SledKv {
     }
 
     fn open_db(path: &Path) -> Result<sled::Db, StorageError> {
+        // a data dir of an older layout opens with its own segment size, so that the store
+        // can read its layout version and refuse it with an explanation
+        let segment = Self::stored_segment_bytes(path).unwrap_or(Self::SEGMENT_BYTES);
         let mut tries = 0;
         loop {
             match sled::Config::new()
                 .path(path)
+                .segment_size(segment)
                 .cache_capacity(256 << 20)
                 .mode(sled::Mode::HighThroughput)
                 .open()

@@ -259,9 +259,7 @@ impl<K: Kv> Store<K> {
     /// run, then runs of a full level merge into one run of the next. One atomic batch.
     /// Errors: [`StorageError`]; the index is unchanged then.
     fn compact_ids(&self) -> Result<(), StorageError> {
-        let level0 = self
-            .kv
-            .scan(&keys::id_block(0), &keys::id_block(u64::MAX), usize::MAX)?;
+        let level0 = self.kv.scan(b"J", b"K", usize::MAX)?;
         let entries: usize = level0.iter().map(|(_, v)| v.len() / id_index::ENTRY).sum();
         if entries < self.ids.compact_entries && level0.len() < self.ids.compact_blocks {
             return Ok(());
@@ -512,10 +510,7 @@ impl<K: Kv> ChainStore for Store<K> {
 
     fn tx_seq(&self, id: &Hash) -> Result<Option<u64>, StorageError> {
         // level 0: entries of uncompacted blocks (removed when a block is reverted)
-        for (_, list) in self
-            .kv
-            .scan(&keys::id_block(0), &keys::id_block(u64::MAX), usize::MAX)?
-        {
+        for (_, list) in self.kv.scan(b"J", b"K", usize::MAX)? {
             if let Some(seq) = id_index::search(&list, id) {
                 return Ok(Some(seq));
             }
@@ -994,10 +989,14 @@ impl<K: Kv> Store<K> {
         if !c.tx_ids.is_empty() {
             let pairs = c.tx_ids.iter().enumerate();
             let pairs = pairs.map(|(i, id)| (*id, first_seq + i as u64)).collect();
-            w.push((
-                keys::id_block(h.height),
-                Some(id_index::encode_entries(pairs)),
-            ));
+            let sorted = id_index::encode_entries(pairs);
+            let part_bytes = keys::MAX_VALUE_BYTES / id_index::ENTRY * id_index::ENTRY;
+            for (part, entries) in sorted.chunks(part_bytes).enumerate() {
+                w.push((
+                    keys::id_block(h.height, part as u32),
+                    Some(entries.to_vec()),
+                ));
+            }
         }
         for (signer, n) in nonces {
             updated.push((keys::nonce(&signer), Some(n.to_be_bytes().to_vec())));
@@ -1012,9 +1011,12 @@ impl<K: Kv> Store<K> {
                 .unwrap_or(0);
             updated.push((key, Some((old + n).to_be_bytes().to_vec())));
         }
-        for (mut key, list) in postings {
-            key.extend_from_slice(&list[list.len() - 8..]);
-            w.push((key, Some(list)));
+        for (prefix, list) in postings {
+            for part in list.chunks(keys::POSTING_MAX * 8) {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&part[part.len() - 8..]);
+                w.push((key, Some(part.to_vec())));
+            }
         }
         let sealed = SealedHeader {
             header: h.clone(),

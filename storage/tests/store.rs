@@ -735,6 +735,31 @@ fn a_data_dir_of_another_layout_is_refused() {
     assert!(err.to_string().contains("empty data dir"), "{err}");
 }
 
+/// A data dir of layout 3, which sled created with its default 512 KiB segments, is refused
+/// with the layout explanation, not with sled's complaint about a changed segment size.
+#[test]
+fn a_layout_3_data_dir_with_sleds_default_segments_is_refused_by_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1);
+    {
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.insert(auditchain_storage::keys::META_CHAIN_ID, &g.hash().0[..])
+            .unwrap();
+        db.insert(
+            auditchain_storage::keys::META_LAYOUT,
+            &3u64.to_be_bytes()[..],
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::new(SledKv::open(dir.path()).unwrap());
+    let err = store.init(&g, "{}", &Default::default()).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Layout { found: 3, .. }),
+        "{err}"
+    );
+}
+
 /// A block is one record: every transaction, block and history node, stored or recomputed,
 /// reads back, also when a run starts inside a record or crosses into the next one, and a
 /// revert removes the record with its nodes.
@@ -813,4 +838,50 @@ fn a_stored_tx_is_written_with_the_codec_bytes() {
             auditchain_primitives::codec::decode(&direct[1..]).unwrap();
         assert_eq!(back, stored);
     }
+}
+
+/// A full block (20,000 transactions, the default `max_block_txs`) of one signer, entity and
+/// event type writes no value over [`keys::MAX_VALUE_BYTES`], so sled keeps every value in its
+/// fsynced log and makes no blob file (which it never fsyncs); the split tx-id entries and
+/// posting lists still find every transaction, in order.
+///
+/// [`keys::MAX_VALUE_BYTES`]: auditchain_storage::keys::MAX_VALUE_BYTES
+#[test]
+fn a_full_block_writes_only_values_sled_keeps_in_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(SledKv::open(dir.path()).unwrap());
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}", &Default::default()).unwrap();
+    let k = SecretKey::from_seed(&[5; 32]);
+    let txs: Vec<Transaction> = (0..20_000).map(|n| tx(chain, &k, n, "e", "t")).collect();
+    let block = commit(&store, &mut Frontier::new(), &g.header, txs.clone());
+    let rows = store.kv().scan(&[], &[0xff; 9], usize::MAX).unwrap();
+    let largest = rows.iter().map(|(_, v)| v.len()).max().unwrap();
+    assert!(
+        largest <= auditchain_storage::keys::MAX_VALUE_BYTES,
+        "{largest} bytes"
+    );
+    let parts = |p: &[u8]| rows.iter().filter(|(k, _)| k[0] == p[0]).count();
+    assert_eq!(
+        parts(b"J"),
+        20_000usize.div_ceil(1_638),
+        "tx-id entry parts"
+    );
+    assert_eq!(parts(b"S"), 3, "signer posting lists of ≤ 8,192");
+    let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+    assert_eq!(blobs, 0, "sled blob files");
+    for i in [0usize, 1_637, 1_638, 9_999, 19_999] {
+        assert_eq!(store.tx_seq(&txs[i].id()).unwrap(), Some(i as u64), "{i}");
+    }
+    let by_signer = IndexKey::Signer(k.public_key());
+    let all = store.scan(&by_signer, 0, u64::MAX, usize::MAX).unwrap();
+    assert_eq!(all, (0..20_000).collect::<Vec<u64>>());
+    let from = store.scan(&by_signer, 8_190, u64::MAX, 5).unwrap();
+    assert_eq!(
+        from,
+        vec![8_190, 8_191, 8_192, 8_193, 8_194],
+        "across two lists"
+    );
+    assert_eq!(store.block(1).unwrap().unwrap(), block);
 }
