@@ -39,10 +39,9 @@ use auditchain_primitives::{Hash, PublicKey};
 use crate::IndexKey;
 
 /// Largest value a block writes under a key that grows with the block (tx-id entries, posting
-/// lists), bytes: larger ones are split. sled 0.34 stores a value over a quarter of its
-/// segment (128 KiB at the default 512 KiB) as a separate "blob" file that it never fsyncs,
-/// so a power loss could lose it after the commit was acknowledged; below this size the value
-/// stays in sled's log, which its flush makes durable.
+/// lists), bytes: larger ones are split, so that a sled tree leaf of up to 17 such values
+/// stays below the size from which sled writes it to a blob file it never fsyncs (see
+/// [`crate::SledKv::SEGMENT_BYTES`]).
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
 
 /// Most sequence numbers in one posting list ([`MAX_VALUE_BYTES`] / 8).
@@ -53,11 +52,13 @@ pub const META_CHAIN_ID: &[u8] = b"Mchain_id";
 /// Metadata key: the genesis document.
 pub const META_GENESIS: &[u8] = b"Mgenesis";
 /// This key layout's version, stored under [`META_LAYOUT`]. 1: one `X` key per transaction
-/// and one `I` key per transaction id; 2: transaction chunks ([`crate::tx_chunk`]) and tx-id
-/// runs ([`crate::id_index`]); 3: the chunks move to the append-only log ([`crate::Kv`]),
-/// `X` keys hold their locations; 4: one record per block in the log holds its transactions
-/// and its history nodes ([`crate::block_record`]), one `X` key per block holds the record's
-/// [`crate::block_record::Location`], and the `R` keys (one per history node) are gone.
+/// and one `I` key per transaction id; 2: transactions in chunks of 16 per key and tx-id runs
+/// ([`crate::id_index`]); 3: the chunks move to the append-only log ([`crate::Kv`]), `X` keys
+/// hold their locations; 4: one record per block in the log holds its transactions and its
+/// history nodes ([`crate::block_record`]), one `X` key per block holds the record's
+/// [`crate::block_record::Location`], the `R` keys (one per history node) are gone, tx-id
+/// entries and posting lists are split at [`MAX_VALUE_BYTES`], and sled's segments are
+/// [`crate::SledKv::SEGMENT_BYTES`].
 pub const LAYOUT: u64 = 4;
 /// Metadata key: the layout version (absent in layout-1 data dirs).
 pub const META_LAYOUT: &[u8] = b"Mlayout";
