@@ -8,7 +8,7 @@
 //!
 //! Layout (see [`crate::keys`]):
 //! - level 0, `J ‖ height u64 ‖ part u32` → the block's entries, sorted, in parts of at most
-//!   [`crate::keys::MAX_VALUE_BYTES`] (1,638 entries), each part sorted: a block writes them
+//!   [`PART_ENTRIES`] entries, each part sorted: a block writes them
 //!   inside its atomic commit, so an acknowledged transaction is always findable; reverting
 //!   the block deletes them;
 //! - sorted runs, `O ‖ run u64` → run header (entries u64, level u8), and
@@ -31,6 +31,9 @@ use auditchain_primitives::Hash;
 pub const ENTRY: usize = 40;
 /// Entries per run page (20,480 bytes).
 pub const PAGE_ENTRIES: usize = 512;
+/// Most entries in one level-0 part of a block (1,638: [`crate::keys::MAX_VALUE_BYTES`] /
+/// [`ENTRY`]).
+pub const PART_ENTRIES: usize = crate::keys::MAX_VALUE_BYTES / ENTRY;
 
 /// When the index compacts. [`Tuning::default`] is what nodes use; tests shrink it to reach
 /// merges with few blocks.
@@ -38,8 +41,8 @@ pub const PAGE_ENTRIES: usize = 512;
 pub struct Tuning {
     /// Level 0 is compacted once it holds this many entries (default 32,768)…
     pub compact_entries: usize,
-    /// …or this many level-0 parts (default 256; a block writes one per 1,638 ids; bounds the
-    /// level-0 scan of a lookup on chains of small blocks).
+    /// …or this many level-0 parts (default 256; a block writes one per [`PART_ENTRIES`]
+    /// ids; bounds the level-0 scan of a lookup on chains of small blocks).
     pub compact_blocks: usize,
     /// Runs of one level merged together (default 8).
     pub fanout: usize,

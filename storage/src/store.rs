@@ -990,7 +990,7 @@ impl<K: Kv> Store<K> {
             let pairs = c.tx_ids.iter().enumerate();
             let pairs = pairs.map(|(i, id)| (*id, first_seq + i as u64)).collect();
             let sorted = id_index::encode_entries(pairs);
-            let part_bytes = keys::MAX_VALUE_BYTES / id_index::ENTRY * id_index::ENTRY;
+            let part_bytes = id_index::PART_ENTRIES * id_index::ENTRY;
             for (part, entries) in sorted.chunks(part_bytes).enumerate() {
                 w.push((
                     keys::id_block(h.height, part as u32),
