@@ -885,3 +885,31 @@ fn a_full_block_writes_only_values_sled_keeps_in_its_log() {
     );
     assert_eq!(store.block(1).unwrap().unwrap(), block);
 }
+
+/// A record location of the right size whose length does not cover the record's table,
+/// entries and history nodes is reported as corruption naming the record, by a block read and
+/// a history-node read, instead of reading another block's bytes.
+#[test]
+fn a_record_location_shorter_than_its_contents_is_reported() {
+    let store = Store::new(MemKv::default());
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}", &Default::default()).unwrap();
+    let k = SecretKey::from_seed(&[6; 32]);
+    let txs: Vec<Transaction> = (0..20).map(|n| tx(chain, &k, n, "e", "t")).collect();
+    commit(&store, &mut Frontier::new(), &g.header, txs);
+    assert!(store.history_node(4, 0).unwrap().is_some());
+    let (first, loc) = store.tx_record(0).unwrap().unwrap();
+    let short = auditchain_storage::block_record::Location { len: 10, ..loc };
+    store
+        .kv()
+        .apply(vec![(
+            auditchain_storage::keys::tx(first),
+            Some(short.encode()),
+        )])
+        .unwrap();
+    let e = store.block(1).unwrap_err().to_string();
+    assert!(e.contains("seq 0") && e.contains("past its end"), "{e}");
+    let e = store.history_node(4, 0).unwrap_err().to_string();
+    assert!(e.contains("seq 0") && e.contains("too short"), "{e}");
+}
