@@ -4,6 +4,7 @@
 //! | prefix | key                                   | value                      |
 //! |--------|---------------------------------------|----------------------------|
 //! | `M`    | name                                  | metadata (chain id, head)  |
+//! | `M`    | `genesis` ‖ part                      | the genesis document       |
 //! | `H`    | height u64                            | [`crate::SealedHeader`]    |
 //! | `B`    | block hash                            | height u64                 |
 //! | `X`    | first seq u64 of a block              | its record's location in the log |
@@ -16,18 +17,20 @@
 //! | `V`    | evidence sha256 ‖ last seq u64        | posting list               |
 //! | `N`    | signer                                | next nonce u64             |
 //! | `C`    | event type                            | count u64                  |
-//! | `U`    | height u64                            | undo record of the block   |
+//! | `U`    | height u64 ‖ part                     | undo record of the block   |
 //! | `Q`    | height u64                            | commit certificate         |
 //! | `Z`    | sequence u64                          | equivocation evidence      |
 //! | `K`    | contract state key                    | contract state value       |
-//! | `Y`    | height u64                            | the block's contract events|
+//! | `Y`    | height u64 ‖ part                     | the block's contract events|
 //! | `W`    | height u64                            | validator-set change witness |
 //!
 //! A posting list holds, for one block and one index key, the ascending sequence numbers of
 //! the matching transactions (u64 each), at most [`POSTING_MAX`] of them (a block with more
 //! writes several lists); it is keyed by its last sequence number, so a forward scan from
 //! `seq` starts at the first list that can contain it. One entry per block and key
-//! keeps sled writes per transaction low (the dominant ingest cost). A block's transactions and
+//! keeps sled writes per transaction low (the dominant ingest cost). Values that grow without
+//! a fixed bound (the genesis document, a block's contract events and undo record) are stored
+//! in parts of at most [`MAX_VALUE_BYTES`] ([`part`]; "‖ part" in the table). A block's transactions and
 //! the history nodes it completes are one record in the log ([`crate::block_record`]), found
 //! through its `X` key. The tx-id index (`J`, `O`, `L`) is a small log-structured merge tree:
 //! see [`crate::id_index`].
@@ -38,9 +41,10 @@ use auditchain_primitives::{Hash, PublicKey};
 
 use crate::IndexKey;
 
-/// Largest value a block writes under a key that grows with the block (tx-id entries, posting
-/// lists), bytes: larger ones are split, so that a sled tree leaf of up to 17 such values
-/// stays below the size from which sled writes it to a blob file it never fsyncs (see
+/// Largest value stored under a key whose value grows with the block or the genesis (tx-id
+/// entries, posting lists, contract events, undo records, the genesis document), bytes:
+/// larger ones are split, so that a sled tree leaf of up to 17 such values stays below the
+/// size from which sled writes it to a blob file it never fsyncs (see
 /// [`crate::SledKv::SEGMENT_BYTES`]).
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
 
@@ -58,8 +62,14 @@ pub const META_GENESIS: &[u8] = b"Mgenesis";
 /// history nodes ([`crate::block_record`]), one `X` key per block holds the record's
 /// [`crate::block_record::Location`], the `R` keys (one per history node) are gone, tx-id
 /// entries and posting lists are split at [`MAX_VALUE_BYTES`], and sled's segments are
-/// [`crate::SledKv::SEGMENT_BYTES`].
-pub const LAYOUT: u64 = 4;
+/// [`crate::SledKv::SEGMENT_BYTES`]; 5: the genesis document and each block's contract events
+/// and undo record are stored in parts ([`part`]). A layout-4 data dir is opened as layout 5
+/// ([`UPGRADES_IN_PLACE`]).
+pub const LAYOUT: u64 = 5;
+/// The older layout this build opens by rewriting only its layout number: layout 4 stored
+/// whole every value that layout 5 splits, and a value of one part is stored under the same
+/// key as a whole one.
+pub const UPGRADES_IN_PLACE: u64 = 4;
 /// Metadata key: the layout version (absent in layout-1 data dirs).
 pub const META_LAYOUT: &[u8] = b"Mlayout";
 /// Metadata key: the head height.
@@ -115,6 +125,22 @@ pub fn id_run_end(run: u64) -> Vec<u8> {
 /// `L` key: the page of tx-id run `run` whose last id is `last`.
 pub fn id_page(run: u64, last: &Hash) -> Vec<u8> {
     with(b'L', &[&run.to_be_bytes(), &last.0])
+}
+
+/// Key of part `part` of a value stored in parts of at most [`MAX_VALUE_BYTES`] under `key`:
+/// part 0 is `key` itself, part n ≥ 1 is `key ‖ n` (u32). Every key stored this way is of
+/// fixed length within its table, so no other key starts with it.
+pub fn part(key: &[u8], part: u32) -> Vec<u8> {
+    let mut k = key.to_vec();
+    if part > 0 {
+        k.extend_from_slice(&part.to_be_bytes());
+    }
+    k
+}
+
+/// End (exclusive) of the [`part`] keys of `key`.
+pub fn parts_end(key: &[u8]) -> Vec<u8> {
+    [key, &[0xff; 5]].concat()
 }
 
 /// `N` key of a signer.

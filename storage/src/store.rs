@@ -48,6 +48,14 @@ fn location(k: &[u8], v: &[u8]) -> Result<(u64, Location), StorageError> {
     Ok((at, loc))
 }
 
+/// Writes that store `value` under `key` in parts of at most [`keys::MAX_VALUE_BYTES`]
+/// ([`keys::part`]); none for an empty value.
+fn put_parts(key: &[u8], value: &[u8], w: &mut Vec<Write>) {
+    for (i, chunk) in value.chunks(keys::MAX_VALUE_BYTES).enumerate() {
+        w.push((keys::part(key, i as u32), Some(chunk.to_vec())));
+    }
+}
+
 fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError) -> StorageError {
     move |e| StorageError::Corrupt {
         what: format!("{what}: {e}"),
@@ -55,6 +63,39 @@ fn corrupt(what: String) -> impl FnOnce(auditchain_primitives::codec::CodecError
 }
 
 impl<K: Kv> Store<K> {
+    /// The parts stored under `key` by [`put_parts`], in order. Errors:
+    /// [`StorageError::Corrupt`] naming `what` if a part before the last one found is missing
+    /// (a missing last part leaves a value that does not decode).
+    fn parts(&self, key: &[u8], what: &str) -> Result<crate::kv::Rows, StorageError> {
+        let rows = self.kv.scan(key, &keys::parts_end(key), usize::MAX)?;
+        for (i, (k, _)) in rows.iter().enumerate() {
+            if *k != keys::part(key, i as u32) {
+                return Err(StorageError::Corrupt {
+                    what: format!("{what}: part {i} missing"),
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The value stored in parts under `key`, joined. Errors: as [`Store::parts`].
+    fn get_parts(&self, key: &[u8], what: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let rows = self.parts(key, what)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows.into_iter().flat_map(|(_, v)| v).collect()))
+    }
+
+    /// Deletions of every part stored under `key`.
+    fn delete_parts(&self, key: &[u8], what: &str) -> Result<Vec<Write>, StorageError> {
+        Ok(self
+            .parts(key, what)?
+            .into_iter()
+            .map(|(k, _)| (k, None))
+            .collect())
+    }
+
     /// The header and stored transaction rows of the block at `height` (rows decoded but
     /// not parsed), each row's stored position checked. Errors: [`StorageError::Corrupt`]
     /// naming the block and the row.
@@ -369,7 +410,13 @@ impl<K: Kv> ChainStore for Store<K> {
                 .map(|v| u64_of(&v, "layout version"))
                 .transpose()?
                 .unwrap_or(1);
-            if layout != keys::LAYOUT {
+            if layout == keys::UPGRADES_IN_PLACE {
+                self.kv.apply(vec![(
+                    keys::META_LAYOUT.to_vec(),
+                    Some(keys::LAYOUT.to_be_bytes().to_vec()),
+                )])?;
+                self.kv.flush()?;
+            } else if layout != keys::LAYOUT {
                 return Err(StorageError::Layout {
                     found: layout,
                     expected: keys::LAYOUT,
@@ -391,10 +438,6 @@ impl<K: Kv> ChainStore for Store<K> {
                 keys::block_hash(&chain_id),
                 Some(0u64.to_be_bytes().to_vec()),
             ),
-            (
-                keys::META_GENESIS.to_vec(),
-                Some(genesis_json.as_bytes().to_vec()),
-            ),
             (keys::META_HEAD.to_vec(), Some(0u64.to_be_bytes().to_vec())),
             (keys::META_CHAIN_ID.to_vec(), Some(chain_id.0.to_vec())),
             (
@@ -402,6 +445,7 @@ impl<K: Kv> ChainStore for Store<K> {
                 Some(keys::LAYOUT.to_be_bytes().to_vec()),
             ),
         ]);
+        put_parts(keys::META_GENESIS, genesis_json.as_bytes(), &mut writes);
         self.kv.apply(writes)?;
         self.kv.flush()
     }
@@ -424,7 +468,10 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn contract_events(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        self.kv.get(&keys::contract_events(height))
+        self.get_parts(
+            &keys::contract_events(height),
+            &format!("contract events of block {height}"),
+        )
     }
 
     fn chain_id(&self) -> Result<Option<Hash>, StorageError> {
@@ -433,8 +480,7 @@ impl<K: Kv> ChainStore for Store<K> {
     }
 
     fn genesis_json(&self) -> Result<Option<String>, StorageError> {
-        self.kv
-            .get(keys::META_GENESIS)?
+        self.get_parts(keys::META_GENESIS, "genesis document")?
             .map(|b| {
                 String::from_utf8(b).map_err(|e| StorageError::Corrupt {
                     what: format!("genesis document: {e}"),
@@ -779,7 +825,7 @@ impl<K: Kv> ChainStore for Store<K> {
         }
         let mut w = ws.created;
         w.extend(ws.updated);
-        w.push((keys::undo(h.height), Some(encode(&undo)?)));
+        put_parts(&keys::undo(h.height), &encode(&undo)?, &mut w);
         if let Err(e) = self.kv.apply(w) {
             // nothing refers to the appended record: cut it rather than leave a gap
             if let Some(base) = log_base {
@@ -815,14 +861,14 @@ impl<K: Kv> ChainStore for Store<K> {
                 what: format!("header {} missing", head - 1),
             })?
             .header;
+        let undo_what = format!("undo record of block {head}");
         let undo_bytes = self
-            .kv
-            .get(&keys::undo(head))?
+            .get_parts(&keys::undo(head), &undo_what)?
             .ok_or_else(|| StorageError::Corrupt {
-                what: format!("undo record of block {head} missing"),
+                what: format!("{undo_what} missing"),
             })?;
         let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-            decode(&undo_bytes).map_err(corrupt(format!("undo record of block {head}")))?;
+            decode(&undo_bytes).map_err(corrupt(undo_what.clone()))?;
         let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
         let mut frontier =
             merkle::Frontier::from_source(self as &dyn ChainStore, parent.history_size).map_err(
@@ -857,13 +903,16 @@ impl<K: Kv> ChainStore for Store<K> {
         };
         let mut w: Vec<Write> = vec![
             (keys::certificate(head), None),
-            (keys::contract_events(head), None),
             (keys::set_change_witness(head), None),
         ];
+        w.extend(self.delete_parts(
+            &keys::contract_events(head),
+            &format!("contract events of block {head}"),
+        )?);
         w.extend(ws.created.into_iter().map(|(k, _)| (k, None)));
         w.extend(ws.record.map(|(k, _)| (k, None)));
         w.extend(undo);
-        w.push((keys::undo(head), None));
+        w.extend(self.delete_parts(&keys::undo(head), &undo_what)?);
         self.kv.apply(w)?;
         self.kv.flush()?;
         // after the flush: until then a crash brings back keys that point into these bytes
@@ -1040,12 +1089,7 @@ impl<K: Kv> Store<K> {
         if let Some(witness) = c.set_change_witness {
             w.push((keys::set_change_witness(h.height), Some(encode(witness)?)));
         }
-        if !c.contract_events.is_empty() {
-            w.push((
-                keys::contract_events(h.height),
-                Some(c.contract_events.to_vec()),
-            ));
-        }
+        put_parts(&keys::contract_events(h.height), c.contract_events, &mut w);
         updated.push((
             keys::META_HEAD.to_vec(),
             Some(h.height.to_be_bytes().to_vec()),

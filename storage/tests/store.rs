@@ -60,6 +60,19 @@ fn commit(
     parent: &Header,
     txs: Vec<Transaction>,
 ) -> Block {
+    commit_with(store, f, parent, txs, &EMPTY, b"[]")
+}
+
+/// As [`commit`], with the contract state writes `extra` besides the three of every block, and
+/// the contract `events`.
+fn commit_with(
+    store: &dyn ChainStore,
+    f: &mut Frontier,
+    parent: &Header,
+    txs: Vec<Transaction>,
+    extra: &std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    events: &[u8],
+) -> Block {
     let ids: Vec<Hash> = txs.iter().map(Transaction::id).collect();
     let mut nodes = Vec::new();
     for id in &ids {
@@ -87,6 +100,7 @@ fn commit(
     state.insert(b"counter".to_vec(), Some(h.to_be_bytes().to_vec()));
     state.insert(format!("blk/{h}").into_bytes(), Some(vec![1]));
     state.insert(format!("blk/{}", h - 1).into_bytes(), None);
+    state.extend(extra.clone());
     store
         .commit_block(BlockCommit {
             block: &block,
@@ -96,7 +110,7 @@ fn commit(
             certificate: None,
             parent_certificate: None,
             state_writes: &state,
-            contract_events: b"[]",
+            contract_events: events,
             set_change_witness: None,
         })
         .unwrap();
@@ -105,7 +119,10 @@ fn commit(
         Some(h.to_be_bytes().to_vec())
     );
     assert_eq!(store.state_scan(b"blk/", b"blk0", 10).unwrap().len(), 1);
-    assert_eq!(store.contract_events(h).unwrap(), Some(b"[]".to_vec()));
+    assert_eq!(
+        store.contract_events(h).unwrap(),
+        Some(events.to_vec()).filter(|e| !e.is_empty())
+    );
     block
 }
 
@@ -912,4 +929,154 @@ fn a_record_location_shorter_than_its_contents_is_reported() {
     assert!(e.contains("seq 0") && e.contains("past its end"), "{e}");
     let e = store.history_node(4, 0).unwrap_err().to_string();
     assert!(e.contains("seq 0") && e.contains("too short"), "{e}");
+}
+
+/// Rows of the part keys of `key` ([`auditchain_storage::keys::part`]).
+fn part_rows<K: Kv>(store: &Store<K>, key: &[u8]) -> auditchain_storage::kv::Rows {
+    let end = auditchain_storage::keys::parts_end(key);
+    store.kv().scan(key, &end, usize::MAX).unwrap()
+}
+
+/// A genesis document, a block's contract events and its undo record, each far over
+/// [`keys::MAX_VALUE_BYTES`], are stored in parts: no value over the bound and no sled blob
+/// file (which sled never fsyncs); each reads back whole, and a revert removes every part and
+/// leaves the store byte for byte as before.
+///
+/// [`keys::MAX_VALUE_BYTES`]: auditchain_storage::keys::MAX_VALUE_BYTES
+#[test]
+fn large_genesis_documents_contract_events_and_undo_records_are_stored_in_parts() {
+    use auditchain_storage::keys;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(SledKv::open(dir.path()).unwrap());
+    let g = genesis(1);
+    let chain = g.hash();
+    let doc = format!("{{\"accounts\": \"{}\"}}", "a".repeat(300_000));
+    store.init(&g, &doc, &Default::default()).unwrap();
+    assert_eq!(store.genesis_json().unwrap(), Some(doc.clone()));
+    assert_eq!(part_rows(&store, keys::META_GENESIS).len(), 5);
+    let k = SecretKey::from_seed(&[5; 32]);
+    let mut f = Frontier::new();
+    // block 1 sets 3,000 keys of 100 bytes; block 2 overwrites them, so its undo record
+    // holds their 300 KB of previous values
+    let set = |fill: u8| -> std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        (0..3_000u32)
+            .map(|i| (format!("big/{i:05}").into_bytes(), Some(vec![fill; 100])))
+            .collect()
+    };
+    let b1 = commit_with(
+        &store,
+        &mut f,
+        &g.header,
+        vec![tx(chain, &k, 0, "e", "t")],
+        &set(1),
+        b"[]",
+    );
+    let before = dump(&store);
+    let events: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let b2 = commit_with(
+        &store,
+        &mut f,
+        &b1.header,
+        vec![tx(chain, &k, 1, "e", "t")],
+        &set(2),
+        &events,
+    );
+    let rows = store.kv().scan(&[], &[0xff; 9], usize::MAX).unwrap();
+    let largest = rows.iter().map(|(_, v)| v.len()).max().unwrap();
+    assert!(largest <= keys::MAX_VALUE_BYTES, "{largest} bytes");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+        0,
+        "sled blob files"
+    );
+    assert_eq!(
+        part_rows(&store, &keys::contract_events(2)).len(),
+        3_000_000usize.div_ceil(keys::MAX_VALUE_BYTES)
+    );
+    assert!(part_rows(&store, &keys::undo(2)).len() >= 5, "undo parts");
+    assert_eq!(store.contract_events(2).unwrap(), Some(events));
+    assert_eq!(store.state_get(b"big/00007").unwrap(), Some(vec![2; 100]));
+    assert_eq!(store.revert_head().unwrap(), b2);
+    assert_eq!(dump(&store), before, "revert removed every part");
+    assert_eq!(store.state_get(b"big/00007").unwrap(), Some(vec![1; 100]));
+    assert_eq!(store.genesis_json().unwrap(), Some(doc));
+}
+
+/// A missing part of a value stored in parts is reported as corruption naming the value and
+/// the part, and a revert that needs it changes nothing.
+#[test]
+fn a_missing_part_is_reported_and_a_revert_needing_it_changes_nothing() {
+    use auditchain_storage::keys;
+    let store = Store::new(MemKv::default());
+    let g = genesis(1);
+    let chain = g.hash();
+    store.init(&g, "{}", &Default::default()).unwrap();
+    let k = SecretKey::from_seed(&[5; 32]);
+    let events = vec![7u8; 3 * keys::MAX_VALUE_BYTES + 1];
+    commit_with(
+        &store,
+        &mut Frontier::new(),
+        &g.header,
+        vec![tx(chain, &k, 0, "e", "t")],
+        &EMPTY,
+        &events,
+    );
+    assert_eq!(part_rows(&store, &keys::contract_events(1)).len(), 4);
+    store
+        .kv()
+        .apply(vec![(keys::part(&keys::contract_events(1), 1), None)])
+        .unwrap();
+    let e = store.contract_events(1).unwrap_err().to_string();
+    assert!(
+        e.contains("contract events of block 1: part 1 missing"),
+        "{e}"
+    );
+    let before = dump(&store);
+    let e = store.revert_head().unwrap_err().to_string();
+    assert!(e.contains("part 1 missing"), "{e}");
+    assert_eq!(dump(&store), before, "the failed revert changed nothing");
+}
+
+/// A layout-4 data dir (which stored whole every value layout 5 splits) opens: its layout
+/// number is rewritten to 5 and everything reads back.
+#[test]
+fn a_layout_4_data_dir_opens_as_layout_5() {
+    use auditchain_storage::keys;
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1);
+    let chain = g.hash();
+    let k = SecretKey::from_seed(&[5; 32]);
+    let block = {
+        let store = Store::new(SledKv::open(dir.path()).unwrap());
+        store.init(&g, "{\"doc\": 1}", &Default::default()).unwrap();
+        let b = commit(
+            &store,
+            &mut Frontier::new(),
+            &g.header,
+            vec![tx(chain, &k, 0, "e", "t")],
+        );
+        store
+            .kv()
+            .apply(vec![(
+                keys::META_LAYOUT.to_vec(),
+                Some(4u64.to_be_bytes().to_vec()),
+            )])
+            .unwrap();
+        store.flush().unwrap();
+        b
+    };
+    let store = Store::new(SledKv::open(dir.path()).unwrap());
+    store.init(&g, "{\"doc\": 1}", &Default::default()).unwrap();
+    assert_eq!(
+        store.kv().get(keys::META_LAYOUT).unwrap(),
+        Some(keys::LAYOUT.to_be_bytes().to_vec())
+    );
+    assert_eq!(keys::LAYOUT, 5);
+    assert_eq!(store.block(1).unwrap(), Some(block.clone()));
+    assert_eq!(store.contract_events(1).unwrap(), Some(b"[]".to_vec()));
+    assert_eq!(
+        store.genesis_json().unwrap(),
+        Some("{\"doc\": 1}".to_string())
+    );
+    assert_eq!(store.revert_head().unwrap(), block);
 }
