@@ -30,12 +30,13 @@
 //! `seq` starts at the first list that can contain it. One entry per block and key
 //! keeps sled writes per transaction low (the dominant ingest cost). Values that grow without
 //! a fixed bound (the genesis document, a block's contract events and undo record) are stored
-//! in parts of at most [`MAX_VALUE_BYTES`] ([`part`]; "‖ part" in the table). A block's transactions and
-//! the history nodes it completes are one record in the log ([`crate::block_record`]), found
-//! through its `X` key. The tx-id index (`J`, `O`, `L`) is a small log-structured merge tree:
-//! see [`crate::id_index`].
+//! in parts of at most [`MAX_VALUE_BYTES`] ([`part`]; "‖ part" in the table). A block's
+//! transactions and the history nodes it completes are one record in the log
+//! ([`crate::block_record`]), found through its `X` key. The tx-id index (`J`, `O`, `L`) is a
+//! small log-structured merge tree: see [`crate::id_index`].
 //!
-//! [`LAYOUT`] numbers this layout; a data dir written with another is refused at start-up.
+//! [`LAYOUT`] numbers this layout; a data dir written with another is refused at start-up,
+//! except one of layout [`UPGRADES_IN_PLACE`].
 
 use auditchain_primitives::{Hash, PublicKey};
 
@@ -128,8 +129,9 @@ pub fn id_page(run: u64, last: &Hash) -> Vec<u8> {
 }
 
 /// Key of part `part` of a value stored in parts of at most [`MAX_VALUE_BYTES`] under `key`:
-/// part 0 is `key` itself, part n ≥ 1 is `key ‖ n` (u32). Every key stored this way is of
-/// fixed length within its table, so no other key starts with it.
+/// part 0 is `key` itself, part n ≥ 1 is `key ‖ n` (u32). No other key starts with a key
+/// stored this way (`U` and `Y` keys are of fixed length, and no other metadata name starts
+/// with `genesis`), so the parts are exactly the keys from `key` to [`parts_end`].
 pub fn part(key: &[u8], part: u32) -> Vec<u8> {
     let mut k = key.to_vec();
     if part > 0 {
