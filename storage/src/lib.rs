@@ -12,7 +12,8 @@
 //! - every table lives in one ordered keyspace under a one-byte prefix (see [`keys`]); main tables
 //!   are keyed by height or sequence number, hashes map to positions in separate indexes;
 //! - the store belongs to one chain: [`ChainStore::init`] refuses a data dir of another chain,
-//!   and a data dir of another key layout ([`keys::LAYOUT`]);
+//!   and a data dir of another key layout ([`keys::LAYOUT`]) except the one it upgrades in
+//!   place ([`keys::UPGRADES_IN_PLACE`]);
 //! - sled is paid per key written and rewrites large values, so a block writes few small
 //!   values: its transactions and history nodes in one record in the log ([`block_record`]),
 //!   index entries per block ([`id_index`], posting lists in [`keys`]).
@@ -183,7 +184,10 @@ pub struct BlockCommit<'a> {
 /// Storage for one chain. All methods are safe to call from many threads.
 pub trait ChainStore: Send + Sync {
     /// Binds an empty store to a chain by writing its genesis block and document, or checks that
-    /// a used store belongs to that chain. Errors: [`StorageError::WrongChain`], backend errors.
+    /// a used store belongs to that chain (a data dir of layout [`keys::UPGRADES_IN_PLACE`] is
+    /// marked [`keys::LAYOUT`]). Errors: [`StorageError::WrongChain`], [`StorageError::Layout`]
+    /// for any other layout, [`StorageError::Corrupt`] if the log lost committed bytes, backend
+    /// errors.
     /// `state` is the contract state before block 1, written with the genesis block.
     fn init(
         &self,
