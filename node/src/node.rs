@@ -70,9 +70,10 @@ pub struct Node {
     admin: Option<ServerHandle>,
 }
 
-/// The admin backend: network peer management and the log filter.
+/// The admin backend: network peer management, the log filter and the miner switch.
 struct NodeAdmin {
     net: Option<NetHandle>,
+    chain: ChainHandle,
 }
 
 impl NodeAdmin {
@@ -100,6 +101,14 @@ impl AdminBackend for NodeAdmin {
 
     fn set_log_level(&self, filter: &str) -> Result<(), RpcError> {
         crate::logging::set_filter(filter).map_err(|e| RpcError::params("filter", e))
+    }
+
+    async fn set_mining(&self, enabled: bool) -> Result<(), RpcError> {
+        self.chain
+            .set_mining(enabled)
+            .await
+            .map_err(|e| RpcError::Unavailable(e.to_string()))?
+            .map_err(|e| RpcError::params("enabled", format!("this node does not mine: {e}")))
     }
 }
 
@@ -229,9 +238,15 @@ impl Node {
         tracing::info!(%rpc_addr, "RPC listening (HTTP and WebSocket)");
         let (admin_addr, admin) = match opts.admin_addr {
             Some(addr) => {
-                let (a, h) = start_admin(addr, Arc::new(NodeAdmin { net: net.clone() }))
-                    .await
-                    .with_context(|| format!("starting the admin RPC on {addr}"))?;
+                let (a, h) = start_admin(
+                    addr,
+                    Arc::new(NodeAdmin {
+                        net: net.clone(),
+                        chain: handle.clone(),
+                    }),
+                )
+                .await
+                .with_context(|| format!("starting the admin RPC on {addr}"))?;
                 tracing::info!(admin_addr = %a, "admin RPC listening");
                 (Some(a), Some(h))
             }

@@ -7,7 +7,10 @@
 //! - `admin_allowPeer(peer_id)` / `admin_refusePeer(peer_id)`: allow a peer id to connect, or
 //!   refuse it and close its connections (until allowed again or restarted);
 //! - `admin_setLogLevel(filter)`: replace the log filter (`RUST_LOG` syntax, e.g.
-//!   `info,auditchain_p2p=debug`).
+//!   `info,auditchain_p2p=debug`);
+//! - `admin_setMining(enabled)`: pause (`false`) or resume a proof-of-work miner's nonce
+//!   search, like Besu's and Geth's `miner_stop` / `miner_start`; a paused miner still follows
+//!   the chain. Mining is on at every start.
 //!
 //! Each returns `true` on success; bad input is `-32602` naming the parameter.
 
@@ -33,6 +36,9 @@ pub trait AdminBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RpcError>> + Send;
     /// Replaces the log filter. Errors: a filter that does not parse.
     fn set_log_level(&self, filter: &str) -> Result<(), RpcError>;
+    /// Pauses (`false`) or resumes proof-of-work mining. Errors: the node has no miner (not a
+    /// proof-of-work chain, or its key is not a miner), the node is stopping.
+    fn set_mining(&self, enabled: bool) -> impl Future<Output = Result<(), RpcError>> + Send;
 }
 
 /// The admin methods.
@@ -53,6 +59,10 @@ pub trait AdminApi {
     /// Replace the log filter.
     #[method(name = "admin_setLogLevel")]
     async fn set_log_level(&self, filter: String) -> RpcResult<bool>;
+
+    /// Pause (`false`) or resume proof-of-work mining.
+    #[method(name = "admin_setMining")]
+    async fn set_mining(&self, enabled: bool) -> RpcResult<bool>;
 }
 
 struct AdminImpl<B> {
@@ -79,6 +89,10 @@ impl<B: AdminBackend> AdminApiServer for AdminImpl<B> {
 
     async fn set_log_level(&self, filter: String) -> RpcResult<bool> {
         done(self.backend.set_log_level(&filter))
+    }
+
+    async fn set_mining(&self, enabled: bool) -> RpcResult<bool> {
+        done(self.backend.set_mining(enabled).await)
     }
 }
 

@@ -22,13 +22,19 @@ async fn admin_methods_only_on_the_admin_listener_and_bad_input() {
         .expect("post");
     assert!(answer.contains("-32601"), "not served publicly: {answer}");
     let c = net.admin(0);
-    for (what, r) in [
-        ("peer id", c.refuse_peer("not-a-peer-id".into()).await),
+    for (field, r) in [
+        ("peer_id", c.refuse_peer("not-a-peer-id".into()).await),
         ("multiaddr", c.add_peer("/not/a/multiaddr".into()).await),
         ("filter", c.set_log_level("info,[bad".into()).await),
+        // a chain that is not proof of work has no miner to pause
+        ("enabled", c.set_mining(false).await),
     ] {
-        let (code, msg) = auditchain_tests::rpc_error(&r.expect_err(what));
-        assert_eq!(code, -32602, "{what}: {msg}");
+        let (code, msg) = auditchain_tests::rpc_error(&r.expect_err(field));
+        assert_eq!(code, -32602, "{field}: {msg}");
+        assert!(
+            msg.starts_with(&format!("{field}: ")),
+            "names {field}: {msg}"
+        );
     }
     net.stop_all().await;
 }

@@ -1,7 +1,8 @@
 //! Proof of work with three miners over libp2p on loopback. Events reach every node; a 1 | 2
-//! partition lets both sides mine their own branch; after healing, the lone miner switches to
-//! the branch with more work, its transactions return to the mempool and become final
-//! elsewhere. The reorganisation is exact: once both stores are brought to the same height,
+//! partition lets both sides mine their own branch; the lone miner is paused through the admin
+//! API (`admin_setMining`) before the heal, so the majority's branch stays the heavier one;
+//! after healing, the lone miner switches to it, mines again, and its transactions return to
+//! the mempool and become final elsewhere. The reorganisation is exact: once both stores are brought to the same height,
 //! the node that switched branches holds byte for byte the store of a node that only ever saw
 //! the winning branch. Blocks with too little work or a bad time are rejected and their sender
 //! penalised.
@@ -16,6 +17,7 @@ use auditchain_primitives::block::{ConsensusFields, HEADER_VERSION};
 use auditchain_primitives::vote::{CommitCertificate, WireCertifiedBlock};
 use auditchain_primitives::{Block, Hash, Header, merkle};
 use auditchain_rpc::AuditChainApiClient;
+use auditchain_rpc::admin::AdminApiClient;
 use auditchain_storage::{ChainStore, Kv, SledKv, Store};
 use auditchain_tests::{Testnet, wait_until, wire};
 use serde_json::json;
@@ -184,22 +186,33 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
             sum
         }
     };
-    // Both majority miners must be on one branch: a block the lone miner found just as the
-    // cut was made can still reach one of them, which then mines on it. That branch holds
-    // the lone miner's block at the fork and may win inside the majority after the check
-    // (seen once: all nodes then ended on the lone miner's block at the fork height).
-    wait_until("both sides mined their own branch", 90, async || {
+    // The lone miner mines its own branch (holding its events), then pauses: while the links
+    // come back it must not outpace the majority, which would make its branch the heavier one
+    // by the rules (seen under CPU load: three lone blocks against none in 0.4 s).
+    wait_until("the lone miner mined its own branch", 90, async || {
         let a = net.client(0).get_head().await.expect("head");
-        let b = net.client(1).get_head().await.expect("head");
-        a.height >= split + 2
-            && b.height >= a.height + 2
-            && a.history_size >= 15
-            && hash_at(1, a.height).await != Some(a.hash)
-            && hash_at(2, b.height).await == Some(b.hash)
-            && work(1, b.height).await > work(0, a.height).await * 11 / 10
+        a.height >= split + 2 && a.history_size >= 15 && hash_at(1, a.height).await != Some(a.hash)
     })
     .await;
+    net.admin(0).set_mining(false).await.expect("pause mining");
     let lone = net.client(0).get_head().await.expect("head");
+    let paused_at = net.client(1).get_head().await.expect("head").height;
+    // Both majority miners must be on one branch: a block the lone miner found just as the
+    // cut was made can still reach one of them, which then mines on it. Five majority blocks
+    // at least: a miner that went on mining would very likely find one meanwhile.
+    wait_until("the majority mined a heavier branch", 90, async || {
+        let b = net.client(1).get_head().await.expect("head");
+        b.height >= lone.height + 2
+            && b.height >= paused_at + 5
+            && hash_at(2, b.height).await == Some(b.hash)
+            && work(1, b.height).await > work(0, lone.height).await * 11 / 10
+    })
+    .await;
+    assert_eq!(
+        net.client(0).get_head().await.expect("head").hash,
+        lone.hash,
+        "a paused miner mines nothing"
+    );
     let majority = net.client(1).get_head().await.expect("head");
     // for the failure messages: the branches' work when the partition heals
     let work_at_heal = format!(
@@ -217,11 +230,19 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
     let lone_block = hash_at(0, fork).await.expect("lone block");
     let majority_block = hash_at(1, fork).await.expect("majority block");
 
-    // heal: the lone miner adopts the branch with more work; its own events come back
+    // heal: the paused lone miner adopts the branch with more work, then mines again; its own
+    // events come back
     net.set_link(0, 1, true).await;
     net.set_link(0, 2, true).await;
     net.wait_connected().await;
-    let h = net.wait_all(20, lone.height + 1, 120).await;
+    wait_until(
+        "the lone miner adopted the majority's branch",
+        60,
+        async || hash_at(0, fork).await == Some(majority_block),
+    )
+    .await;
+    net.admin(0).set_mining(true).await.expect("resume mining");
+    let h = net.wait_all(20, majority.height + 1, 120).await;
     let mut reference = Vec::new();
     let check_to = h.saturating_sub(2);
     for i in 0..3 {
@@ -326,7 +347,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pow_never_reverts_a_finalized_block() {
-    let mut net = started_pow_net(0, 1, 200, 3).await;
+    let mut net = started_pow_net(1, 1, 200, 3).await;
     net.wait_all(0, 2, 60).await;
     net.set_link(0, 1, false).await;
     net.set_link(0, 2, false).await;
@@ -338,7 +359,9 @@ async fn pow_never_reverts_a_finalized_block() {
     })
     .await;
     let fin = net.client(0).get_finalized().await.expect("finalized").head;
-    // the majority outgrows it in work
+    // the majority outgrows it while the lone miner is paused, so the lone branch cannot catch
+    // up during the heal
+    net.admin(0).set_mining(false).await.expect("pause mining");
     wait_until("the majority has more blocks", 90, async || {
         let a = net.client(0).get_head().await.expect("head").height;
         let b = net.client(1).get_head().await.expect("head").height;
@@ -359,5 +382,15 @@ async fn pow_never_reverts_a_finalized_block() {
     assert_eq!(still.hash, fin.hash, "a finalized block was reverted");
     let f_now = net.client(0).get_finalized().await.expect("finalized").head;
     assert!(f_now.height >= fin.height);
+
+    // an observer has no miner to pause: a clear error
+    net.start_node(3).await;
+    let err = net.admin(3).set_mining(false).await.expect_err("observer");
+    let (code, msg) = auditchain_tests::rpc_error(&err);
+    assert_eq!(code, -32602, "{msg}");
+    assert!(
+        msg.contains("enabled") && msg.contains("consensus.pow.miners"),
+        "{msg}"
+    );
     net.stop_all().await;
 }

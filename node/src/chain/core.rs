@@ -110,6 +110,9 @@ impl Core {
                     .collect();
                 let _ = reply.send(list);
             }
+            Command::SetMining { reply, .. } if self.genesis.pow().is_none() => {
+                let _ = reply.send(Err("this chain does not use proof of work".into()));
+            }
             other => return Some(other),
         }
         None

@@ -135,6 +135,12 @@ enum Command {
         header: Header,
         epoch: u64,
     },
+    /// Pause (`false`) or resume the nonce search of a proof-of-work miner; `Err` says why
+    /// this node has no miner.
+    SetMining {
+        enabled: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// A peer's answer to a block request, with its signatures checked off the chain actor.
@@ -254,6 +260,17 @@ impl ChainHandle {
     /// Per-validator activity, in validator-set order.
     pub async fn signer_metrics(&self) -> Result<Vec<(PublicKey, SignerMetrics)>, ActorGone> {
         self.ask(|reply| Command::SignerMetrics { reply }).await
+    }
+
+    /// Pauses (`enabled = false`) or resumes this node's proof-of-work mining (an operator's
+    /// switch, like Besu's and Geth's `miner_stop` / `miner_start`). Paused, the node still
+    /// follows the chain: it checks, stores and reorganises to blocks from peers, and admits
+    /// transactions, but searches no nonce. Mining starts enabled at every start. The inner
+    /// `Err` says why the node has no miner (not a proof-of-work chain, or its key is not in
+    /// `consensus.pow.miners`).
+    pub async fn set_mining(&self, enabled: bool) -> Result<Result<(), String>, ActorGone> {
+        self.ask(|reply| Command::SetMining { enabled, reply })
+            .await
     }
 
     /// Tells the actor a peer connected (it then checks whether it is behind).

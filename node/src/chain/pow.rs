@@ -5,7 +5,8 @@
 //!   head, header with the required difficulty) on a dedicated thread that searches nonces in
 //!   slices; a new head or new transactions replace the template and abort the search (an
 //!   epoch counter). A found header is sealed with the miner's key and handled like a block
-//!   from the network.
+//!   from the network. An operator can pause and resume the search (`admin_setMining`); a
+//!   paused miner still follows the chain.
 //! - **Blocks** from gossip (`blocks` topic) or sync: the header is checked against its parent
 //!   on whatever branch it extends (miner, difficulty from that branch's retarget window,
 //!   work, median-time-past, drift, seal); blocks of other branches are kept in memory with
@@ -60,6 +61,9 @@ struct PowActor {
     /// Blocks off the canonical chain (and reverted ones), by hash, with cumulative work.
     side: HashMap<Hash, (Block, u128)>,
     miner: Option<Miner>,
+    /// Whether the miner searches nonces (an operator can pause it; see
+    /// [`super::ChainHandle::set_mining`]).
+    mining: bool,
     job: Option<Job>,
     epoch: u64,
 }
@@ -113,6 +117,7 @@ pub(super) fn spawn(
         canon_work,
         side: HashMap::new(),
         miner,
+        mining: true,
         job: None,
         epoch: 0,
     };
@@ -210,6 +215,9 @@ impl PowActor {
                 }
             }
             Command::Mined { header, epoch } => self.on_mined(header, epoch),
+            Command::SetMining { enabled, reply } => {
+                let _ = reply.send(self.set_mining(enabled));
+            }
             Command::PeerConnected => {
                 let from = self.finalized() + 1;
                 self.core.start_sync(from);
@@ -498,10 +506,35 @@ impl PowActor {
         self.side.retain(|_, (b, _)| b.header.height > fin);
     }
 
+    /// Pauses or resumes the nonce search. Pausing aborts the current template, so a header
+    /// found for it afterwards is dropped (its epoch is stale). Errors: this node's key is not
+    /// a miner.
+    fn set_mining(&mut self, enabled: bool) -> Result<(), String> {
+        let Some(miner) = &self.miner else {
+            return Err("this node's key is not in consensus.pow.miners".into());
+        };
+        if enabled == self.mining {
+            return Ok(());
+        }
+        self.mining = enabled;
+        if enabled {
+            self.new_job();
+        } else {
+            self.epoch += 1;
+            miner.abort.store(self.epoch, Ordering::Relaxed);
+            self.job = None;
+        }
+        tracing::info!(enabled, height = self.core.head.height, "mining switched");
+        Ok(())
+    }
+
     /// Replaces the mining template: transactions on the head, the required difficulty, a time
-    /// above the median of the last blocks.
+    /// above the median of the last blocks. Nothing while mining is paused.
     fn new_job(&mut self) {
         let Some(miner) = &self.miner else { return };
+        if !self.mining {
+            return;
+        }
         let Some(key) = self.core.key.clone() else {
             return;
         };
