@@ -271,7 +271,7 @@ async fn ceiling_now(items: Arc<Vec<Item>>) -> anyhow::Result<f64> {
 
 /// Measures the verification ceiling: single and batched (64, 256) on one core over `n`
 /// signatures each, and batched (256 and [`BLOCK_VERIFY_CHUNK_MAX`]) on all cores sustained over
-/// [`CEILING_TIME`]. The messages are the signing preimages of `workload`'s events.
+/// `CEILING_TIME` (1 s). The messages are the signing preimages of `workload`'s events.
 /// Errors: an event of `workload` that does not sign (a bug).
 pub fn measure_sig_rates(n: usize, workload: Workload) -> anyhow::Result<SigRates> {
     Ok(sig_rates(&sig_items(n, workload)?))
@@ -438,7 +438,7 @@ const OPENSSH_RULES: [(&str, Option<&str>); 20] = [
 
 /// The defaults (rewards, SLA, the 3 built-in rules) plus `n` threshold rules (counts 3–7
 /// within 60 s) for `workload`: on OpenSSH, each watches one event type by `/ip` or `/user`
-/// in the log's own time (cycling through [`OPENSSH_RULES`]); on the synthetic worst case,
+/// in the log's own time (cycling through `OPENSSH_RULES`); on the synthetic worst case,
 /// every rule matches every event, grouped by `/ip`, `/user` or `/port` in turn.
 pub fn contracts_with_rules(n: usize, workload: Workload) -> ContractsConfig {
     let mut c = ContractsConfig::default();

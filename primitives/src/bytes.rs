@@ -1,4 +1,4 @@
-//! Fixed-size byte strings: [`Hash`] (SHA-256 digests), [`PublicKey`] (ed25519, RFC 8032) and
+//! Fixed-size byte strings: [`Hash`](struct@Hash) (SHA-256 digests), [`PublicKey`] (ed25519, RFC 8032) and
 //! [`Signature`] (ed25519, 64 bytes).
 //!
 //! Invariants: every value has exactly its declared length. In human-readable formats (JSON) the

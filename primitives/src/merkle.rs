@@ -99,12 +99,12 @@ fn root_of_slice(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// MTH(D[0:n]) for the leaf hashes `leaves` (RFC 6962 §2.1).
+/// `MTH(D[0:n])` for the leaf hashes `leaves` (RFC 6962 §2.1).
 pub fn root(leaves: &[Hash]) -> Hash {
     root_of_slice(leaves)
 }
 
-/// MTH(D[start:end]) where `start` is a multiple of the largest power of two `>= end - start`
+/// `MTH(D[start:end])` where `start` is a multiple of the largest power of two `>= end - start`
 /// (true of every range RFC 6962 proofs visit).
 pub fn range_root<S: TreeSource + ?Sized>(
     src: &S,
@@ -126,7 +126,7 @@ pub fn range_root<S: TreeSource + ?Sized>(
     ))
 }
 
-/// PATH(m, D[0:n]): the inclusion proof of leaf `m` in the tree of size `n` (RFC 6962 §2.1.1),
+/// `PATH(m, D[0:n])`: the inclusion proof of leaf `m` in the tree of size `n` (RFC 6962 §2.1.1),
 /// leaf-to-root order. Errors: [`MerkleError::IndexOutOfRange`] if `m >= n`.
 pub fn inclusion_proof<S: TreeSource + ?Sized>(
     src: &S,
@@ -163,7 +163,7 @@ fn path<S: TreeSource + ?Sized>(
     Ok(())
 }
 
-/// PROOF(m, D[0:n]): the consistency proof from size `m` to size `n` (RFC 6962 §2.1.2).
+/// `PROOF(m, D[0:n])`: the consistency proof from size `m` to size `n` (RFC 6962 §2.1.2).
 /// Errors: [`MerkleError::InvalidSizes`] unless `0 < m <= n`.
 pub fn consistency_proof<S: TreeSource + ?Sized>(
     src: &S,

@@ -821,7 +821,7 @@ impl TxBody {
     }
 
     /// Parses body JSON (any key order, not checked for canonical form), as the derived
-    /// `Deserialize` does and with the same result. Records are parsed through [`RecordBody`],
+    /// `Deserialize` does and with the same result. Records are parsed through `RecordBody`,
     /// which reads every field in one pass; the derived parser of the `type`-tagged
     /// [`Payload`] must buffer the whole payload first (canonical order puts `type` last), at
     /// about twice the cost. Anything else, and every error, goes through the derived parser,

@@ -7,7 +7,7 @@
 //!
 //! Per height: the engine asks this node to build (its turn) → select from the mempool →
 //! execute → append tx ids to a copy of the history frontier → seal → gossip the proposal; or a
-//! proposal arrives from a peer and is checked in full ([`check_block`]) before the engine hears
+//! proposal arrives from a peer and is checked in full ([`crate::verify::check_block`]) before the engine hears
 //! of it. Votes go out and come in over gossip. When a quorum precommits a block the engine
 //! **decides** it: the block and its commit certificate go to the writer thread (one atomic,
 //! flushed batch), and only then are transactions removed from the mempool, `submitAndWait`
