@@ -570,6 +570,7 @@ impl Backend for NodeBackend {
             validator: self.validator,
             mempool_txs: mempool.txs as u64,
             mempool_bytes: mempool.bytes as u64,
+            mining: mempool.mining,
             uptime_ms: self.started.elapsed().as_millis() as u64,
         })
     }

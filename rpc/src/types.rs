@@ -489,6 +489,9 @@ pub struct NodeStatus {
     pub mempool_txs: u64,
     /// Mempool bytes.
     pub mempool_bytes: u64,
+    /// Whether this node searches proof-of-work nonces now: false on other chains, for keys
+    /// that are not miners, and while paused (`admin_setMining`).
+    pub mining: bool,
     /// Time since start, ms.
     pub uptime_ms: u64,
 }

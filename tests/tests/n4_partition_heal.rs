@@ -36,6 +36,8 @@ async fn admin_methods_only_on_the_admin_listener_and_bad_input() {
             "names {field}: {msg}"
         );
     }
+    let status = net.client(0).node_status().await.expect("status");
+    assert!(!status.mining, "a round-robin validator does not mine");
     net.stop_all().await;
 }
 

@@ -194,7 +194,10 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
         a.height >= split + 2 && a.history_size >= 15 && hash_at(1, a.height).await != Some(a.hash)
     })
     .await;
+    let mining = async |i: usize| net.client(i).node_status().await.expect("status").mining;
+    assert!(mining(0).await, "a miner mines from the start");
     net.admin(0).set_mining(false).await.expect("pause mining");
+    assert!(!mining(0).await, "node_status shows the pause");
     let lone = net.client(0).get_head().await.expect("head");
     let paused_at = net.client(1).get_head().await.expect("head").height;
     // Both majority miners must be on one branch: a block the lone miner found just as the
@@ -242,6 +245,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
     )
     .await;
     net.admin(0).set_mining(true).await.expect("resume mining");
+    assert!(mining(0).await);
     let h = net.wait_all(20, majority.height + 1, 120).await;
     let mut reference = Vec::new();
     let check_to = h.saturating_sub(2);
@@ -392,5 +396,7 @@ async fn pow_never_reverts_a_finalized_block() {
         msg.contains("enabled") && msg.contains("consensus.pow.miners"),
         "{msg}"
     );
+    let status = net.client(3).node_status().await.expect("status");
+    assert!(!status.mining, "an observer does not mine");
     net.stop_all().await;
 }

@@ -100,6 +100,7 @@ impl Core {
                     txs: self.mempool.len(),
                     bytes: self.mempool.bytes(),
                     best_peer_height: self.best_peer_height,
+                    mining: self.mining,
                 });
             }
             Command::SignerMetrics { reply } => {

@@ -66,7 +66,7 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Mempool counters and sync progress.
+/// Mempool counters, sync progress and the miner's state.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MempoolStats {
     /// Pending transactions.
@@ -75,6 +75,9 @@ pub struct MempoolStats {
     pub bytes: usize,
     /// Highest head height a peer reported in a sync answer that verified (0 if none).
     pub best_peer_height: u64,
+    /// Whether this node searches proof-of-work nonces now (false on other chains, for keys
+    /// that are not miners, and while an operator has paused mining).
+    pub mining: bool,
 }
 
 /// One validator's activity seen by this node since it started.
@@ -364,6 +367,9 @@ pub(super) struct Core {
     metrics: HashMap<PublicKey, SignerMetrics>,
     /// Highest head height a peer reported in a sync answer that verified.
     best_peer_height: u64,
+    /// Whether this node searches proof-of-work nonces now: a miner's key on a proof-of-work
+    /// chain, not paused by its operator (see [`ChainHandle::set_mining`]).
+    mining: bool,
     /// Transactions admitted to the mempool or committed in a block checked here.
     recent: Arc<RecentTxs>,
 }
@@ -447,6 +453,7 @@ pub fn spawn(parts: ActorParts) -> std::io::Result<(ChainHandle, std::thread::Jo
         sync_sessions: 0,
         metrics: HashMap::new(),
         best_peer_height: 0,
+        mining: false,
     };
     if core.genesis.pow().is_some() {
         let join = pow::spawn(core, tx.clone(), rx, shutdown)?;

@@ -61,16 +61,13 @@ struct PowActor {
     /// Blocks off the canonical chain (and reverted ones), by hash, with cumulative work.
     side: HashMap<Hash, (Block, u128)>,
     miner: Option<Miner>,
-    /// Whether the miner searches nonces (an operator can pause it; see
-    /// [`super::ChainHandle::set_mining`]).
-    mining: bool,
     job: Option<Job>,
     epoch: u64,
 }
 
 /// Starts the proof-of-work actor (and, for a miner, its mining thread).
 pub(super) fn spawn(
-    core: Core,
+    mut core: Core,
     tx: mpsc::Sender<Command>,
     rx: mpsc::Receiver<Command>,
     shutdown: watch::Receiver<bool>,
@@ -111,13 +108,13 @@ pub(super) fn spawn(
     } else {
         None
     };
+    core.mining = miner.is_some();
     let actor = PowActor {
         core,
         cfg,
         canon_work,
         side: HashMap::new(),
         miner,
-        mining: true,
         job: None,
         epoch: 0,
     };
@@ -513,10 +510,10 @@ impl PowActor {
         let Some(miner) = &self.miner else {
             return Err("this node's key is not in consensus.pow.miners".into());
         };
-        if enabled == self.mining {
+        if enabled == self.core.mining {
             return Ok(());
         }
-        self.mining = enabled;
+        self.core.mining = enabled;
         if enabled {
             self.new_job();
         } else {
@@ -532,7 +529,7 @@ impl PowActor {
     /// above the median of the last blocks. Nothing while mining is paused.
     fn new_job(&mut self) {
         let Some(miner) = &self.miner else { return };
-        if !self.mining {
+        if !self.core.mining {
             return;
         }
         let Some(key) = self.core.key.clone() else {
