@@ -2,10 +2,11 @@
 //! partition lets both sides mine their own branch; the lone miner is paused through the admin
 //! API (`admin_setMining`) before the heal, so the majority's branch stays the heavier one;
 //! after healing, the lone miner switches to it, mines again, and its transactions return to
-//! the mempool and become final elsewhere. The reorganisation is exact: once both stores are brought to the same height,
-//! the node that switched branches holds byte for byte the store of a node that only ever saw
-//! the winning branch. Blocks with too little work or a bad time are rejected and their sender
-//! penalised.
+//! the mempool and become final elsewhere. The reorganisation is exact: once both stores are
+//! brought to the same height, the node that switched branches holds byte for byte the store
+//! of a node that only ever saw the winning branch. Blocks with too little work or a bad time
+//! are rejected and their sender penalised. A paused miner mines nothing; an observer has no
+//! miner to pause.
 
 use std::sync::Arc;
 
@@ -245,7 +246,7 @@ async fn pow_three_miners_fork_choice_and_exact_reorg() {
     )
     .await;
     net.admin(0).set_mining(true).await.expect("resume mining");
-    assert!(mining(0).await);
+    assert!(mining(0).await, "node_status shows the resume");
     let h = net.wait_all(20, majority.height + 1, 120).await;
     let mut reference = Vec::new();
     let check_to = h.saturating_sub(2);

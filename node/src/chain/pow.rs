@@ -508,7 +508,7 @@ impl PowActor {
     /// a miner.
     fn set_mining(&mut self, enabled: bool) -> Result<(), String> {
         let Some(miner) = &self.miner else {
-            return Err("this node's key is not in consensus.pow.miners".into());
+            return Err("this node has no key in consensus.pow.miners".into());
         };
         if enabled == self.core.mining {
             return Ok(());
