@@ -108,6 +108,10 @@ pub fn id_block(height: u64, part: u32) -> Vec<u8> {
     with(b'J', &[&height.to_be_bytes(), &part.to_be_bytes()])
 }
 
+/// Bounds of every [`id_block`] key (start inclusive, end exclusive): the whole of level 0 of
+/// the id index, in height then part order.
+pub const ID_BLOCKS: (&[u8], &[u8]) = (b"J", b"K");
+
 /// `O` key: the header of tx-id run `run`.
 pub fn id_run(run: u64) -> Vec<u8> {
     with(b'O', &[&run.to_be_bytes()])

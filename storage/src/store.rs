@@ -300,7 +300,8 @@ impl<K: Kv> Store<K> {
     /// run, then runs of a full level merge into one run of the next. One atomic batch.
     /// Errors: [`StorageError`]; the index is unchanged then.
     fn compact_ids(&self) -> Result<(), StorageError> {
-        let level0 = self.kv.scan(b"J", b"K", usize::MAX)?;
+        let (from, to) = keys::ID_BLOCKS;
+        let level0 = self.kv.scan(from, to, usize::MAX)?;
         let entries: usize = level0.iter().map(|(_, v)| v.len() / id_index::ENTRY).sum();
         if entries < self.ids.compact_entries && level0.len() < self.ids.compact_blocks {
             return Ok(());
@@ -556,7 +557,8 @@ impl<K: Kv> ChainStore for Store<K> {
 
     fn tx_seq(&self, id: &Hash) -> Result<Option<u64>, StorageError> {
         // level 0: entries of uncompacted blocks (removed when a block is reverted)
-        for (_, list) in self.kv.scan(b"J", b"K", usize::MAX)? {
+        let (from, to) = keys::ID_BLOCKS;
+        for (_, list) in self.kv.scan(from, to, usize::MAX)? {
             if let Some(seq) = id_index::search(&list, id) {
                 return Ok(Some(seq));
             }

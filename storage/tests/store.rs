@@ -33,6 +33,14 @@ fn genesis(tag: u8) -> Block {
     }
 }
 
+/// An in-memory store bound to `genesis(1)`, and that genesis block.
+fn mem_store() -> (Store<MemKv>, Block) {
+    let store = Store::new(MemKv::default());
+    let g = genesis(1);
+    store.init(&g, "{}", &Default::default()).unwrap();
+    (store, g)
+}
+
 fn tx(chain: Hash, key: &SecretKey, nonce: u64, entity: &str, ty: &str) -> Transaction {
     let data = serde_json::json!({ "n": nonce });
     Transaction::sign(
@@ -408,9 +416,7 @@ fn revert_head_on_sled() {
 #[test]
 fn certificates_and_equivocations_are_stored() {
     use auditchain_primitives::vote::{CommitCertificate, Equivocation, Vote, VoteBody, VoteKind};
-    let store = Store::new(MemKv::default());
-    let g = genesis(1);
-    store.init(&g, "{}", &Default::default()).unwrap();
+    let (store, g) = mem_store();
     let key = SecretKey::from_seed(&[7; 32]);
     let mut f = Frontier::new();
     let b1 = commit(&store, &mut f, &g.header, vec![]);
@@ -579,7 +585,8 @@ fn tx_id_index<K: Kv>(kv: K) {
     let runs = id_runs(&store);
     assert!(runs.iter().any(|(_, l)| *l == 1), "merged runs: {runs:?}");
     assert!(runs.len() < 8, "runs of a full level were merged: {runs:?}");
-    let level0 = store.kv().scan(b"J", b"K", usize::MAX).unwrap();
+    let (from, to) = auditchain_storage::keys::ID_BLOCKS;
+    let level0 = store.kv().scan(from, to, usize::MAX).unwrap();
     assert!(level0.len() < 4, "level 0 was compacted");
     assert_eq!(
         store
@@ -782,10 +789,8 @@ fn a_layout_3_data_dir_with_sleds_default_segments_is_refused_by_layout() {
 /// revert removes the record with its nodes.
 #[test]
 fn a_block_is_one_record_with_its_transactions_and_history_nodes() {
-    let store = Store::new(MemKv::default());
-    let g = genesis(1);
+    let (store, g) = mem_store();
     let chain = g.hash();
-    store.init(&g, "{}", &Default::default()).unwrap();
     let k = SecretKey::from_seed(&[4; 32]);
     let mut f = Frontier::new();
     let small = commit(&store, &mut f, &g.header, vec![tx(chain, &k, 0, "e", "t")]);
@@ -908,10 +913,8 @@ fn a_full_block_writes_only_values_sled_keeps_in_its_log() {
 /// a history-node read, instead of reading another block's bytes.
 #[test]
 fn a_record_location_shorter_than_its_contents_is_reported() {
-    let store = Store::new(MemKv::default());
-    let g = genesis(1);
+    let (store, g) = mem_store();
     let chain = g.hash();
-    store.init(&g, "{}", &Default::default()).unwrap();
     let k = SecretKey::from_seed(&[6; 32]);
     let txs: Vec<Transaction> = (0..20).map(|n| tx(chain, &k, n, "e", "t")).collect();
     commit(&store, &mut Frontier::new(), &g.header, txs);
@@ -1007,10 +1010,8 @@ fn large_genesis_documents_contract_events_and_undo_records_are_stored_in_parts(
 #[test]
 fn a_missing_part_is_reported_and_a_revert_needing_it_changes_nothing() {
     use auditchain_storage::keys;
-    let store = Store::new(MemKv::default());
-    let g = genesis(1);
+    let (store, g) = mem_store();
     let chain = g.hash();
-    store.init(&g, "{}", &Default::default()).unwrap();
     let k = SecretKey::from_seed(&[5; 32]);
     let events = vec![7u8; 3 * keys::MAX_VALUE_BYTES + 1];
     commit_with(
