@@ -36,6 +36,16 @@ async fn admin_methods_only_on_the_admin_listener_and_bad_input() {
             "names {field}: {msg}"
         );
     }
+    // a parameter of the wrong type is refused before any backend sees it
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"admin_setMining","params":["yes"]}"#;
+    let admin = net.node(0).admin_addr.expect("admin listener");
+    let answer = tokio::task::spawn_blocking(move || auditchain_tests::raw_post(admin, body))
+        .await
+        .expect("post");
+    assert!(
+        answer.contains("-32602") && answer.contains("expected a boolean"),
+        "a string for a bool: {answer}"
+    );
     let status = net.client(0).node_status().await.expect("status");
     assert!(!status.mining, "a round-robin validator does not mine");
     net.stop_all().await;
